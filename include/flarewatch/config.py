@@ -1,0 +1,151 @@
+"""Configuration: every literature constant lives here with its source, plus deployment settings.
+
+Deployment settings come from environment variables (``FLAREWATCH_*``); the Airflow connections
+for S3 and Postgres are named by ``FLAREWATCH_S3_CONN_ID`` / ``FLAREWATCH_DB_CONN_ID``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+# --------------------------------------------------------------------------------------------
+# Physical constants
+# --------------------------------------------------------------------------------------------
+STEFAN_BOLTZMANN = 5.670374419e-8  # W m-2 K-4 (CODATA 2018)
+PLANCK_C1 = 1.191042972e-16  # 2 h c^2, W m2 sr-1 (CODATA 2018)
+PLANCK_C2 = 1.438776877e-2  # h c / k, m K (CODATA 2018)
+MCF_TO_M3 = 28.316846592  # 1 thousand cubic feet = 28.317 m3 (domain.md, "Units")
+
+# --------------------------------------------------------------------------------------------
+# Sentinel-2 MSI
+# --------------------------------------------------------------------------------------------
+# Central wavelengths (um) and solar irradiance E_sun (W m-2 um-1) of the 20 m bands, Sentinel-2A
+# MSI spectral response / L1C metadata (ESA Sentinel-2 User Handbook, SOLAR_IRRADIANCE tags).
+S2_BANDS = ("B8A", "B11", "B12")
+S2_WAVELENGTH_UM = {"B8A": 0.8648, "B11": 1.6137, "B12": 2.2024}
+S2_SOLAR_IRRADIANCE = {"B8A": 955.19, "B11": 245.59, "B12": 85.25}
+S2_PIXEL_M = 20.0
+# DN -> reflectance: rho = DN * scale + offset; offset -0.1 since processing baseline 04.00
+# (Jan 2022); read the real values from STAC raster:bands (domain.md, Sentinel-2 section).
+S2_REFLECTANCE_SCALE = 0.0001
+S2_REFLECTANCE_OFFSET = -0.1
+S2_NODATA_DN = 0
+
+# --------------------------------------------------------------------------------------------
+# Threshold detector (the physics baseline)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ThresholdDetectorConfig:
+    """TAI and NHI rules. Sources (domain.md):
+    - TAI = (rho12 - rho11) / rho8A; hot if TAI >= 0.15 and rho12 >= 0.15; saturated rule
+      rho12 > 1 and rho11 > rho12 (Marchese et al., as in the open FlareSat comparison code).
+    - NHI_SWIR = (L12-L11)/(L12+L11) > 0 and NHI_SWNIR = (L11-L8A)/(L11+L8A) > 0 (Faruolo et al.
+      2022, Remote Sensing 14(24):6319, DAFI).
+    - Glint/bright-roof rejection: flames have B12/B11 > ~1.3, glint ~1.0 (domain.md).
+    """
+
+    tai_min: float = 0.15
+    rho12_min: float = 0.15
+    saturated_rho12: float = 1.0
+    min_b12_b11_ratio: float = 1.3  # flames > ~1.3, glint/roofs ~1.0 (domain.md)
+    contrast_min: float = 3.0  # B12 >= 3x the local background median (open S2 flare mappers)
+    require_nhi: bool = True
+    background_window_px: int = 15
+
+
+# --------------------------------------------------------------------------------------------
+# VIIRS Nightfire
+# --------------------------------------------------------------------------------------------
+VNF_FILL_VALUE = 999999  # VNF CSV fill value (domain.md, VIIRS Nightfire)
+VIIRS_FLARE_MIN_TEMP_K = 1200.0  # flares >= 1200 K, biomass fires 800-1200 K (Elvidge et al. 2013; Zhizhin 2021)
+VIIRS_MATCH_RADIUS_M = 750.0  # one VIIRS M-band pixel (750 m nadir); match S2 flare <-> VNF detection
+
+
+# --------------------------------------------------------------------------------------------
+# Radiant heat -> flared volume calibrations
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class VolumeCalibration:
+    """Published VIIRS radiant-heat calibrations (domain.md, "From radiant heat to flared volume").
+
+    - ``linear``: Zhizhin et al. 2025, Energies 18(17):4765 (reported, unverified):
+      BCM/yr = 0.0115 * RH[MW]  -> 0.0115e9 / 365 / 1e3 = 31.5 thousand m3/day per MW.
+    - ``power``: Elvidge et al. 2016, Energies 9(1):14, EOG annual files 2017-2024:
+      BCM/yr = 0.029353 * RH', RH' = sigma T^4 S^0.7 [MW], S in m2, only T >= 1200 K.
+    """
+
+    method: str = "linear"
+    linear_bcm_per_year_per_mw: float = 0.0115
+    power_slope_bcm_per_year: float = 0.029353
+    power_exponent: float = 0.7
+    min_temperature_k: float = VIIRS_FLARE_MIN_TEMP_K
+
+
+# --------------------------------------------------------------------------------------------
+# Emission factors
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EmissionFactors:
+    """Volume -> CO2 / CO2e (domain.md, "From volume to CO2").
+
+    - co2_t_per_kscm: 1.935 t CO2 per 1000 m3 flared (= 0.0548 t CO2/Mcf, default of open
+      flaring monitors); applied at full combustion.
+    - combustion_efficiency: 0.98 (World Bank GGFR assumption); measured ~0.91 in US basins
+      (Plant et al. 2022, Science 377:1566).
+    - methane_fraction_vol: 0.80 associated-gas CH4 mole fraction (typical associated gas; assumption,
+      make it site-specific when composition is known).
+    - methane_density_kg_m3: 0.678 kg/m3 at 15 C, 1 atm (ideal gas, M = 16.04 g/mol).
+    - methane_gwp: 30 (World Bank GGFR convention, domain.md).
+    """
+
+    co2_t_per_kscm: float = 1.935
+    combustion_efficiency: float = 0.98
+    methane_fraction_vol: float = 0.80
+    methane_density_kg_m3: float = 0.678
+    methane_gwp: float = 30.0
+
+
+# --------------------------------------------------------------------------------------------
+# Deployment settings
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Settings:
+    s3_conn_id: str = "flarewatch_s3"
+    db_conn_id: str = "flarewatch_db"
+    raw_bucket: str = "rawdata"
+    processed_bucket: str = "processed"
+    scene_source: str = "demo"
+    sites_file: str | None = None
+    detector: ThresholdDetectorConfig = field(default_factory=ThresholdDetectorConfig)
+    calibration: VolumeCalibration = field(default_factory=VolumeCalibration)
+    emission_factors: EmissionFactors = field(default_factory=EmissionFactors)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        cal = VolumeCalibration(method=env.get("FLAREWATCH_VOLUME_METHOD", "linear"))
+        if cal.method not in ("linear", "power"):
+            raise ValueError(f"FLAREWATCH_VOLUME_METHOD must be 'linear' or 'power', got {cal.method!r}")
+        ef = EmissionFactors(
+            co2_t_per_kscm=float(env.get("FLAREWATCH_CO2_T_PER_KSCM", EmissionFactors.co2_t_per_kscm)),
+            combustion_efficiency=float(
+                env.get("FLAREWATCH_COMBUSTION_EFFICIENCY", EmissionFactors.combustion_efficiency)
+            ),
+            methane_fraction_vol=float(env.get("FLAREWATCH_METHANE_FRACTION", EmissionFactors.methane_fraction_vol)),
+            methane_gwp=float(env.get("FLAREWATCH_METHANE_GWP", EmissionFactors.methane_gwp)),
+        )
+        if not 0.0 < ef.combustion_efficiency <= 1.0:
+            raise ValueError(f"FLAREWATCH_COMBUSTION_EFFICIENCY must be in (0, 1], got {ef.combustion_efficiency}")
+        if not 0.0 <= ef.methane_fraction_vol <= 1.0:
+            raise ValueError(f"FLAREWATCH_METHANE_FRACTION must be in [0, 1], got {ef.methane_fraction_vol}")
+        return cls(
+            s3_conn_id=env.get("FLAREWATCH_S3_CONN_ID", cls.s3_conn_id),
+            db_conn_id=env.get("FLAREWATCH_DB_CONN_ID", cls.db_conn_id),
+            raw_bucket=env.get("FLAREWATCH_RAW_BUCKET", cls.raw_bucket),
+            processed_bucket=env.get("FLAREWATCH_PROCESSED_BUCKET", cls.processed_bucket),
+            scene_source=env.get("FLAREWATCH_SCENE_SOURCE", cls.scene_source),
+            sites_file=env.get("FLAREWATCH_SITES_FILE") or None,
+            calibration=cal,
+            emission_factors=ef,
+        )

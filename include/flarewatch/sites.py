@@ -1,0 +1,84 @@
+"""Monitored sites: the seed file of demo sites and the ``Site`` record used everywhere."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, asdict
+from importlib import resources
+from pathlib import Path
+
+import math
+
+
+@dataclass(frozen=True)
+class Site:
+    """A monitored oil and gas site: an area of interest (AOI) centred on lat/lon."""
+
+    site_id: str
+    name: str
+    field: str
+    operator: str
+    country: str
+    lat: float
+    lon: float
+    aoi_km: float = 5.0
+    land_cover: str = "desert"
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.site_id or not self.site_id.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"site_id must be a non-empty slug of letters, digits, '-' or '_': {self.site_id!r}")
+        if not -90.0 <= self.lat <= 90.0:
+            raise ValueError(f"site {self.site_id}: lat {self.lat} outside [-90, 90]")
+        if not -180.0 <= self.lon <= 180.0:
+            raise ValueError(f"site {self.site_id}: lon {self.lon} outside [-180, 180]")
+        if not 0.5 <= self.aoi_km <= 50.0:
+            raise ValueError(f"site {self.site_id}: aoi_km {self.aoi_km} outside [0.5, 50]")
+
+    @property
+    def utm_epsg(self) -> int:
+        """EPSG code of the WGS84 UTM zone holding the site centre (326xx north, 327xx south)."""
+        zone = int(math.floor((self.lon + 180.0) / 6.0)) % 60 + 1
+        return (32600 if self.lat >= 0 else 32700) + zone
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+_FLOAT_FIELDS = ("lat", "lon", "aoi_km")
+
+
+def parse_sites_csv(text: str) -> list[Site]:
+    """Parse a sites CSV (header as in ``data/demo_sites.csv``); raises ValueError naming the bad line."""
+    reader = csv.DictReader(text.splitlines())
+    required = {"site_id", "name", "field", "operator", "country", "lat", "lon"}
+    missing = required - set(reader.fieldnames or [])
+    if missing:
+        raise ValueError(f"sites CSV is missing columns: {sorted(missing)}")
+    sites: list[Site] = []
+    seen: set[str] = set()
+    for lineno, row in enumerate(reader, start=2):
+        try:
+            kwargs = {k: (v or "").strip() for k, v in row.items() if k in Site.__dataclass_fields__}
+            for key in _FLOAT_FIELDS:
+                if key in kwargs and kwargs[key] != "":
+                    kwargs[key] = float(kwargs[key])
+                elif key in kwargs:
+                    del kwargs[key]
+            site = Site(**kwargs)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"sites CSV line {lineno}: {exc}") from exc
+        if site.site_id in seen:
+            raise ValueError(f"sites CSV line {lineno}: duplicate site_id {site.site_id!r}")
+        seen.add(site.site_id)
+        sites.append(site)
+    return sites
+
+
+def load_sites(path: str | Path | None = None) -> list[Site]:
+    """Load sites from ``path``, or the packaged demo seed file when ``path`` is None."""
+    if path is None:
+        text = resources.files("flarewatch").joinpath("data/demo_sites.csv").read_text()
+    else:
+        text = Path(path).read_text()
+    return parse_sites_csv(text)
