@@ -1,0 +1,63 @@
+# FlareWatch: `make demo` runs the daily pipeline end to end on the local stack; `make test` runs the tests.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.flarewatch-installed
+# Install from the package registry only: a machine-wide pip config may point at a CPU-only torch
+# wheel that breaks the registry's torchvision (see README, "Install").
+PIP_ENV := PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= PIP_DISABLE_PIP_VERSION_CHECK=1
+FW := $(PY) -m flarewatch.cli
+
+.PHONY: help venv demo test test-unit up down status psql summary env clean-state
+
+help:
+	@echo "make demo    - install if needed, start the local stack, run the daily pipeline over the demo dates"
+	@echo "make test    - run the whole test suite (real Postgres + S3 servers started by the tests)"
+	@echo "make up/down - start/stop the local stack (S3 server, PostgreSQL, Airflow)"
+	@echo "make psql    - psql on the results database (reads SQL from stdin when piped)"
+	@echo "make status  - which local-stack processes are running"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.11 not found (set PYTHON=/path/to/python3.11)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing the pinned stack into $(VENV) (first time: a few minutes; torch is large)..."
+	$(PIP_ENV) $(PY) -m pip install --quiet --upgrade pip
+	$(PIP_ENV) $(PY) -m pip install --quiet -r requirements.txt
+	$(PIP_ENV) $(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
+	$(PIP_ENV) $(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@$(PY) -c "import torch, torchvision.ops, airflow, rasterio, sentinelhub, ultralytics" \
+		|| { echo "installed stack does not import (see above)"; exit 1; }
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(FW) demo
+
+up: $(STAMP)
+	$(FW) up
+
+down:
+	@if [ -x $(PY) ]; then $(FW) down; else echo "nothing to stop"; fi
+
+status: $(STAMP)
+	@$(FW) status
+
+summary: $(STAMP)
+	@$(FW) summary
+
+env: $(STAMP)
+	@$(FW) env
+
+psql: $(STAMP)
+	@$(FW) psql
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit
+
+clean-state: down
+	rm -rf .state

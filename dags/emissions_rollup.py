@@ -1,0 +1,57 @@
+"""
+### emissions_rollup: daily (site x day) and monthly (field / operator / country x month) emissions
+
+Triggered by the `flarewatch_flare_emissions` asset with the days `flare_process` wrote, or
+manually with a `start_date` / `end_date` range. Recomputes `emissions_daily` for those days and
+`emissions_monthly` for their months from the detection-level rows (upserts: reruns are safe).
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from flarewatch.orchestration import DEFAULT_ARGS, EMISSION_ROLLUPS, FLARE_EMISSIONS, START_DATE
+
+
+@dag(
+    dag_id="emissions_rollup",
+    schedule=[FLARE_EMISSIONS],
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["flarewatch", "rollup"],
+    doc_md=__doc__,
+    params={
+        "start_date": Param(None, type=["null", "string"], format="date", description="Manual runs: first day."),
+        "end_date": Param(None, type=["null", "string"], format="date", description="Manual runs: last day."),
+    },
+)
+def emissions_rollup():
+    @task(outlets=[EMISSION_ROLLUPS])
+    def refresh(*, outlet_events=None) -> dict:
+        from flarewatch import db
+        from flarewatch.orchestration import date_range, days_from_events, db_connection, parse_day, settings
+
+        ctx = get_current_context()
+        params = ctx["params"]
+        if params.get("start_date"):
+            start = parse_day(params["start_date"])
+            days = date_range(start, parse_day(params.get("end_date") or start))
+        else:
+            days = days_from_events(ctx, FLARE_EMISSIONS)
+        if not days:
+            raise ValueError("nothing to roll up: give start_date/end_date or trigger from flare_process")
+        conn = db_connection(settings())
+        try:
+            counts = db.refresh_rollups(conn, days)
+        finally:
+            conn.close()
+        extra = {"days": [d.isoformat() for d in days], **counts}
+        outlet_events[EMISSION_ROLLUPS].extra = extra
+        return extra
+
+    refresh()
+
+
+emissions_rollup()

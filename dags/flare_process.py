@@ -1,0 +1,95 @@
+"""
+### flare_process: detect flares, extract features, estimate gas volume and CO2 per tile
+
+Triggered by the `flarewatch_raw_scenes` asset (each `flare_ingest` run), or manually with
+`acquisition_date` and optional `site_ids`. One mapped task per site-day tile (the grid shows
+`site day`):
+
+1. reads the Sentinel-2 tile and VIIRS Nightfire CSV from `rawdata`;
+2. detects flares (physics threshold detector: TAI / NHI rules), extracts features
+   (hot pixels, B12/B11 excess, temperature, SWIR radiative power, matched VIIRS radiant heat);
+3. estimates volume (published VIIRS radiant-heat calibration) and CO2 / CO2e;
+4. upserts `flare_detections` and `flare_emissions` and writes `annotated.png`,
+   `detections.geojson`, `result.json` under `s3://processed/tiles/date=<day>/site=<site>/`.
+
+Emits `flarewatch_flare_emissions` with the days written, which triggers `emissions_rollup`.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from flarewatch.orchestration import DEFAULT_ARGS, FLARE_EMISSIONS, RAW_SCENES, START_DATE
+
+
+@dag(
+    dag_id="flare_process",
+    schedule=[RAW_SCENES],
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=2,
+    default_args=DEFAULT_ARGS,
+    tags=["flarewatch", "process"],
+    doc_md=__doc__,
+    params={
+        "acquisition_date": Param(None, type=["null", "string"], format="date",
+                                  description="Manual runs: the acquisition date to (re)process."),
+        "site_ids": Param([], type="array", items={"type": "string"},
+                          description="Manual runs: sites to process; empty = all with scenes that day."),
+    },
+)
+def flare_process():
+    @task
+    def plan_tiles() -> list[dict]:
+        from flarewatch.orchestration import (
+            db_connection, days_from_events, parse_day, settings,
+        )
+
+        ctx = get_current_context()
+        params = ctx["params"]
+        days = [parse_day(params["acquisition_date"])] if params.get("acquisition_date") else \
+            days_from_events(ctx, RAW_SCENES)
+        if not days:
+            raise ValueError("nothing to process: no acquisition_date param and no triggering raw-scene events")
+        conn = db_connection(settings())
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT DISTINCT site_id, acquisition_date FROM scenes"
+                    " WHERE acquisition_date = ANY(%s) ORDER BY acquisition_date, site_id",
+                    (days,),
+                )
+                rows = cur.fetchall()
+        finally:
+            conn.close()
+        wanted = set(params.get("site_ids") or [])
+        return [{"site_id": s, "acquisition_date": d.isoformat()} for s, d in rows if not wanted or s in wanted]
+
+    @task(map_index_template="{{ tile_label }}")
+    def process(tile: dict) -> dict:
+        from flarewatch import db
+        from flarewatch.orchestration import db_connection, parse_day, s3_client, settings
+        from flarewatch.pipeline import process_site_day
+
+        get_current_context()["tile_label"] = f"{tile['site_id']} {tile['acquisition_date']}"
+        cfg = settings()
+        conn = db_connection(cfg)
+        try:
+            site = db.fetch_sites(conn, [tile["site_id"]])[0]
+            result = process_site_day(site, parse_day(tile["acquisition_date"]), s3_client(cfg), conn, cfg)
+        finally:
+            conn.close()
+        return {k: result[k] for k in ("site_id", "acquisition_date", "n_detections", "volume_kscm_d", "co2_t")}
+
+    @task(outlets=[FLARE_EMISSIONS])
+    def publish(results: list[dict], *, outlet_events=None) -> dict:
+        results = list(results)
+        extra = {"days": sorted({r["acquisition_date"] for r in results}),
+                 "n_detections": sum(r["n_detections"] for r in results)}
+        outlet_events[FLARE_EMISSIONS].extra = extra
+        return extra
+
+    publish(process.expand(tile=plan_tiles()))
+
+
+flare_process()

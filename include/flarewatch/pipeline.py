@@ -1,0 +1,252 @@
+"""The pipeline steps the DAGs run, as plain functions of (site, day, clients, settings).
+
+- ``ingest_site_day``: fetch a site-day from the scene source into ``rawdata``; record scenes.
+- ``process_site_day``: detect flares in the tile, extract features, estimate volume and CO2,
+  write rows to Postgres and the annotated PNG / GeoJSON / result JSON to ``processed``.
+- ``refresh_rollups`` (in ``db``): daily and monthly emission tables.
+
+Each step is idempotent: deterministic S3 keys and upserts on natural keys.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import asdict
+from datetime import date
+
+from . import db, storage
+from .config import VIIRS_MATCH_RADIUS_M, Settings
+from .sites import Site
+from .sources import SceneSource
+
+log = logging.getLogger(__name__)
+
+
+def acquisition_date_for_run(run_date: date) -> date:
+    """The acquisition day a scheduled daily run processes: the day before the run (data latency)."""
+    from datetime import timedelta
+
+    return run_date - timedelta(days=1)
+
+
+# ------------------------------------------------------------------------------------------
+# Ingest
+# ------------------------------------------------------------------------------------------
+def ingest_site_day(site: Site, day: date, source: SceneSource, s3, conn, settings: Settings) -> dict:
+    """Fetch one site-day into ``rawdata`` and upsert its ``scenes`` rows; returns a summary."""
+    data = source.fetch(site, day)
+    bucket = settings.raw_bucket
+    summary = {"site_id": site.site_id, "acquisition_date": day.isoformat(), "source": data.source}
+
+    if data.tile_geotiff is not None:
+        key = storage.raw_tile_key(data.source, day, site.site_id)
+        storage.put_bytes(s3, bucket, key, data.tile_geotiff, "image/tiff")
+        meta = data.s2_meta
+        db.upsert_scene(conn, {
+            "site_id": site.site_id, "acquisition_date": day, "sensor": "sentinel2", "source": data.source,
+            "status": "ingested", "s3_key": key, "acquired_at": meta.get("acquired_at"),
+            "crs_epsg": meta.get("crs_epsg"), "width_px": meta.get("width_px"), "height_px": meta.get("height_px"),
+            "cloud_fraction": meta.get("cloud_fraction"), "valid_fraction": meta.get("valid_fraction"),
+            "n_records": None, "detail": data.s2_detail or None,
+        })
+        summary["sentinel2"] = key
+    else:
+        db.upsert_scene(conn, {
+            "site_id": site.site_id, "acquisition_date": day, "sensor": "sentinel2", "source": data.source,
+            "status": "no_data", "detail": data.s2_detail or "no scene for this date",
+        } | {c: None for c in ("s3_key", "acquired_at", "crs_epsg", "width_px", "height_px", "cloud_fraction",
+                               "valid_fraction", "n_records")})
+        summary["sentinel2"] = None
+
+    if data.viirs_csv is not None:
+        key = storage.raw_viirs_key(data.source, day, site.site_id)
+        storage.put_bytes(s3, bucket, key, data.viirs_csv.encode(), "text/csv")
+        n_records = max(0, len([ln for ln in data.viirs_csv.splitlines() if ln.strip()]) - 1)
+        db.upsert_scene(conn, {
+            "site_id": site.site_id, "acquisition_date": day, "sensor": "viirs", "source": data.source,
+            "status": "ingested", "s3_key": key, "n_records": n_records, "detail": data.viirs_detail or None,
+        } | {c: None for c in ("acquired_at", "crs_epsg", "width_px", "height_px", "cloud_fraction", "valid_fraction")})
+        summary["viirs"] = key
+    else:
+        db.upsert_scene(conn, {
+            "site_id": site.site_id, "acquisition_date": day, "sensor": "viirs", "source": data.source,
+            "status": "no_data", "detail": data.viirs_detail or "night not observed",
+        } | {c: None for c in ("s3_key", "acquired_at", "crs_epsg", "width_px", "height_px", "cloud_fraction",
+                               "valid_fraction", "n_records")})
+        summary["viirs"] = None
+
+    if data.truth is not None:
+        key = storage.raw_truth_key(data.source, day, site.site_id)
+        storage.put_bytes(s3, bucket, key, json.dumps(data.truth, default=str).encode(), "application/json")
+        summary["truth"] = key
+    return summary
+
+
+# ------------------------------------------------------------------------------------------
+# Process
+# ------------------------------------------------------------------------------------------
+def _clean(value):
+    """JSON/DB-safe scalar: numpy -> python, NaN/inf -> None."""
+    if value is None:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _in_aoi(site: Site, lat: float, lon: float) -> bool:
+    half_m = site.aoi_km * 500.0
+    dy = (lat - site.lat) * 111_320.0
+    dx = (lon - site.lon) * 111_320.0 * math.cos(math.radians(site.lat))
+    return abs(dx) <= half_m and abs(dy) <= half_m
+
+
+def process_site_day(site: Site, day: date, s3, conn, settings: Settings) -> dict:
+    """Detect, measure and estimate one site-day; write Postgres rows and ``processed`` objects."""
+    from .detection import detect_flares
+    from .emissions import co2_from_volume
+    from .features import extract_features
+    from .render import annotated_png, detections_geojson
+    from .tiles import decode_tile
+    from .viirs import flare_like, match_viirs, parse_vnf_csv
+    from .volume import estimate_volume, volume_model_version
+
+    scenes = db.fetch_scenes(conn, site.site_id, day)
+    if not scenes:
+        raise LookupError(f"no scenes recorded for site {site.site_id} on {day}; run flare_ingest for that date first")
+    s2 = scenes.get("sentinel2")
+    vi = scenes.get("viirs")
+
+    viirs_flares = None
+    if vi and vi["status"] != "no_data" and vi["s3_key"]:
+        text = storage.get_bytes(s3, settings.raw_bucket, vi["s3_key"]).decode()
+        try:
+            viirs_flares = flare_like(parse_vnf_csv(text), settings.calibration.min_temperature_k)
+        except ValueError as exc:
+            raise ValueError(f"s3://{settings.raw_bucket}/{vi['s3_key']}: {exc}") from exc
+
+    tile = None
+    detections = []
+    if s2 and s2["status"] != "no_data" and s2["s3_key"]:
+        raw = storage.get_bytes(s3, settings.raw_bucket, s2["s3_key"])
+        try:
+            tile = decode_tile(raw)
+        except ValueError as exc:
+            raise ValueError(f"s3://{settings.raw_bucket}/{s2['s3_key']}: {exc}") from exc
+        detections = detect_flares(tile, settings.detector)
+
+    cal, ef = settings.calibration, settings.emission_factors
+    vol_version = volume_model_version(cal)
+    ef_json = asdict(ef)
+    det_rows, em_rows, props = [], [], []
+    matched_viirs_ids: set = set()
+
+    def add(record: dict, feats: dict) -> None:
+        est = estimate_volume(feats, cal)
+        em = co2_from_volume(est.volume_kscm_d, ef)
+        det_rows.append(record)
+        em_rows.append({
+            "site_id": site.site_id, "acquisition_date": day, "detection_key": record["detection_key"],
+            "volume_kscm_d": _clean(est.volume_kscm_d), "volume_method": est.method,
+            "radiant_heat_mw": _clean(est.radiant_heat_mw), "rh_source": est.rh_source,
+            "co2_t": _clean(em.co2_t), "ch4_slip_t": _clean(em.ch4_slip_t), "co2e_t": _clean(em.co2e_t),
+            "volume_lo_kscm_d": None, "volume_hi_kscm_d": None, "model_version": vol_version,
+            "emission_factors": ef_json,
+        })
+        props.append({"detection_key": record["detection_key"], "sensor": record["sensor"],
+                      "confidence": record["confidence"], "volume_kscm_d": _clean(est.volume_kscm_d),
+                      "co2_t": _clean(em.co2_t), "co2e_t": _clean(em.co2e_t), "rh_source": est.rh_source})
+
+    for det in detections:
+        feats = {k: _clean(v) for k, v in extract_features(tile, det, viirs_flares).items()}
+        if viirs_flares is not None and len(viirs_flares) and feats.get("lat") is not None:
+            near = match_viirs(feats["lat"], feats["lon"], viirs_flares)
+            matched_viirs_ids.update(near["id_Key"].tolist())
+        add({
+            "site_id": site.site_id, "acquisition_date": day,
+            "detection_key": f"s2:{det.peak_row}:{det.peak_col}", "sensor": "sentinel2",
+            "detector": det.detector, "detector_version": f"{det.detector}-v1",
+            "lat": feats["lat"], "lon": feats["lon"], "pixel_row": _clean(det.row), "pixel_col": _clean(det.col),
+            "bbox_px": list(det.bbox), "confidence": _clean(det.confidence),
+            "hot_pixels": feats.get("hot_pixels"), "hot_area_m2": feats.get("hot_area_m2"),
+            "b12_excess_sum": feats.get("b12_excess_sum"), "b12_excess_peak": feats.get("b12_excess_peak"),
+            "b11_excess_sum": feats.get("b11_excess_sum"), "b11_excess_peak": feats.get("b11_excess_peak"),
+            "b12_b11_ratio": feats.get("b12_b11_ratio"), "temperature_k": feats.get("temperature_k"),
+            "swir_frp_mw": feats.get("swir_frp_mw"), "cloud_flag": bool(det.cloud_flag),
+            "saturated": bool(det.saturated), "viirs_n": feats.get("viirs_n"),
+            "viirs_rh_mw": feats.get("viirs_rh_mw"), "viirs_temp_k": feats.get("viirs_temp_k"),
+            "viirs_area_m2": feats.get("viirs_area_m2"), "viirs_distance_m": feats.get("viirs_distance_m"),
+            "features": feats,
+        }, feats)
+
+    # Flare-like VIIRS detections with no Sentinel-2 counterpart (S2 clouded or missing that day).
+    if viirs_flares is not None:
+        seen: list[tuple[float, float]] = []
+        for _, v in viirs_flares.sort_values("RH", ascending=False).iterrows():
+            if v["id_Key"] in matched_viirs_ids or not _in_aoi(site, v["Lat_GMTCO"], v["Lon_GMTCO"]):
+                continue
+            if any(_haversine_m(v["Lat_GMTCO"], v["Lon_GMTCO"], la, lo) < VIIRS_MATCH_RADIUS_M for la, lo in seen):
+                continue  # a second overpass of the same flare that night
+            seen.append((v["Lat_GMTCO"], v["Lon_GMTCO"]))
+            feats = {
+                "lat": float(v["Lat_GMTCO"]), "lon": float(v["Lon_GMTCO"]), "viirs_n": 1,
+                "viirs_rh_mw": _clean(float(v["RH"])), "viirs_temp_k": _clean(float(v["Temp_BB"])),
+                "viirs_area_m2": _clean(float(v["Area_BB"])), "viirs_distance_m": 0.0, "viirs_id": str(v["id_Key"]),
+            }
+            add({
+                "site_id": site.site_id, "acquisition_date": day,
+                "detection_key": f"viirs:{feats['lat']:.4f}:{feats['lon']:.4f}", "sensor": "viirs",
+                "detector": "viirs-nightfire", "detector_version": "viirs-nightfire-v1",
+                "lat": feats["lat"], "lon": feats["lon"], "pixel_row": None, "pixel_col": None, "bbox_px": None,
+                "confidence": None, "hot_pixels": None, "hot_area_m2": None, "b12_excess_sum": None,
+                "b12_excess_peak": None, "b11_excess_sum": None, "b11_excess_peak": None, "b12_b11_ratio": None,
+                "temperature_k": None, "swir_frp_mw": None, "cloud_flag": None, "saturated": None,
+                "viirs_n": 1, "viirs_rh_mw": feats["viirs_rh_mw"], "viirs_temp_k": feats["viirs_temp_k"],
+                "viirs_area_m2": feats["viirs_area_m2"], "viirs_distance_m": 0.0, "features": feats,
+            }, feats)
+
+    keys = storage.processed_keys(day, site.site_id)
+    pb = settings.processed_bucket
+    result = {
+        "site_id": site.site_id, "acquisition_date": day.isoformat(),
+        "n_detections": len(det_rows),
+        "n_sentinel2": sum(r["sensor"] == "sentinel2" for r in det_rows),
+        "n_viirs_only": sum(r["sensor"] == "viirs" for r in det_rows),
+        "volume_kscm_d": round(sum(e["volume_kscm_d"] or 0.0 for e in em_rows), 4),
+        "co2_t": round(sum(e["co2_t"] or 0.0 for e in em_rows), 4),
+        "co2e_t": round(sum(e["co2e_t"] or 0.0 for e in em_rows), 4),
+        "volume_model_version": vol_version,
+        "sentinel2_scene": s2["s3_key"] if s2 else None,
+        "viirs_scene": vi["s3_key"] if vi else None,
+        "objects": keys,
+    }
+    if tile is not None:
+        title = f"{site.site_id} {day.isoformat()} - {len(detections)} flare(s)"
+        storage.put_bytes(s3, pb, keys["png"], annotated_png(tile, detections, title=title), "image/png")
+        gj = detections_geojson(tile, detections, [p for p in props if p["sensor"] == "sentinel2"])
+    else:
+        gj = {"type": "FeatureCollection", "features": []}
+        result["objects"] = {k: v for k, v in keys.items() if k != "png"}
+    for p, r in zip(props, det_rows):
+        if r["sensor"] == "viirs":
+            gj["features"].append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [r["lon"], r["lat"]]},
+                                   "properties": p})
+    storage.put_bytes(s3, pb, keys["geojson"], json.dumps(gj).encode(), "application/geo+json")
+    storage.put_bytes(s3, pb, keys["result"], json.dumps(result, default=str).encode(), "application/json")
+
+    db.replace_site_day_results(conn, site.site_id, day, det_rows, em_rows, scene_sensors=list(scenes))
+    log.info("processed %s %s: %s", site.site_id, day, {k: result[k] for k in ("n_detections", "volume_kscm_d", "co2_t")})
+    return result
+
+
+def _haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    r = 6_371_008.8
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * r * math.asin(math.sqrt(a))
+

@@ -1,0 +1,52 @@
+-- Recompute emissions_daily (site x day) for the days in %(days)s, for every active site that
+-- has a scene that day. Upsert on (site_id, day); a site-day whose flares all disappeared on
+-- reprocessing gets zeros, not a stale total.
+INSERT INTO emissions_daily AS t (
+    site_id, day, n_flares, n_flares_s2, n_flares_viirs_only, volume_kscm, co2_t, co2e_t,
+    s2_observed, viirs_observed, cloud_fraction, refreshed_at)
+SELECT sc.site_id,
+       sc.acquisition_date,
+       coalesce(f.n_flares, 0),
+       coalesce(f.n_s2, 0),
+       coalesce(f.n_viirs, 0),
+       coalesce(f.volume, 0),
+       coalesce(f.co2, 0),
+       coalesce(f.co2e, 0),
+       sc.s2_observed,
+       sc.viirs_observed,
+       sc.cloud_fraction,
+       now()
+FROM (
+    SELECT s.site_id, s.acquisition_date,
+           bool_or(s.sensor = 'sentinel2' AND s.status IN ('ingested', 'processed')) AS s2_observed,
+           bool_or(s.sensor = 'viirs' AND s.status IN ('ingested', 'processed')) AS viirs_observed,
+           max(s.cloud_fraction) FILTER (WHERE s.sensor = 'sentinel2') AS cloud_fraction
+    FROM scenes s
+    JOIN sites USING (site_id)
+    WHERE s.acquisition_date = ANY(%(days)s::date[]) AND sites.active
+    GROUP BY s.site_id, s.acquisition_date
+) sc
+LEFT JOIN (
+    SELECT d.site_id, d.acquisition_date,
+           count(*) AS n_flares,
+           count(*) FILTER (WHERE d.sensor = 'sentinel2') AS n_s2,
+           count(*) FILTER (WHERE d.sensor = 'viirs') AS n_viirs,
+           sum(e.volume_kscm_d) AS volume,
+           sum(e.co2_t) AS co2,
+           sum(e.co2e_t) AS co2e
+    FROM flare_detections d
+    JOIN flare_emissions e USING (site_id, acquisition_date, detection_key)
+    WHERE d.acquisition_date = ANY(%(days)s::date[])
+    GROUP BY d.site_id, d.acquisition_date
+) f ON f.site_id = sc.site_id AND f.acquisition_date = sc.acquisition_date
+ON CONFLICT (site_id, day) DO UPDATE SET
+    n_flares = EXCLUDED.n_flares,
+    n_flares_s2 = EXCLUDED.n_flares_s2,
+    n_flares_viirs_only = EXCLUDED.n_flares_viirs_only,
+    volume_kscm = EXCLUDED.volume_kscm,
+    co2_t = EXCLUDED.co2_t,
+    co2e_t = EXCLUDED.co2e_t,
+    s2_observed = EXCLUDED.s2_observed,
+    viirs_observed = EXCLUDED.viirs_observed,
+    cloud_fraction = EXCLUDED.cloud_fraction,
+    refreshed_at = EXCLUDED.refreshed_at;
