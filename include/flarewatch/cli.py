@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from urllib.parse import quote
 from datetime import date, timedelta
 
 from . import localstack
@@ -212,7 +213,7 @@ def _counts(conn, start: date, end: date) -> dict:
 def _failed_runs(api: AirflowApi, since_iso: str) -> list[str]:
     failed = []
     for dag_id in ("flare_ingest", "flare_process", "emissions_rollup"):
-        res = api.get(f"/api/v2/dags/{dag_id}/dagRuns?state=failed&limit=50&run_after_gte={since_iso}")
+        res = api.get(f"/api/v2/dags/{dag_id}/dagRuns?state=failed&limit=50&start_date_gte={quote(since_iso)}")
         failed += [f"{dag_id}/{r['dag_run_id']}" for r in res.get("dag_runs", [])]
     return failed
 
@@ -223,6 +224,20 @@ def _active_runs(api: AirflowApi) -> int:
         for state in ("queued", "running"):
             n += api.get(f"/api/v2/dags/{dag_id}/dagRuns?state={state}&limit=1").get("total_entries", 0)
     return n
+
+
+def _create_backfill(api: AirflowApi, start: date, end: date) -> dict:
+    """Backfill flare_ingest so acquisition days start..end run (run of day D+1 processes day D);
+    runs that exist already are re-run (reprocess "completed"), which writes no duplicates."""
+    return api.post("/api/v2/backfills", {
+        "dag_id": "flare_ingest",
+        "from_date": f"{start + timedelta(days=1)}T00:00:00Z",
+        "to_date": f"{end + timedelta(days=1)}T23:59:59Z",
+        "reprocess_behavior": "completed",
+        "max_active_runs": 4,
+        "run_backwards": False,
+        "dag_run_conf": {},
+    })
 
 
 def cmd_demo(args) -> int:
@@ -261,16 +276,14 @@ def cmd_demo(args) -> int:
     since = datetime.now(timezone.utc).isoformat()
     _print(f"\n[3/4] Backfilling flare_ingest for acquisition dates {start} .. {end} ({n_days} days) "
            f"under the Airflow scheduler;\n      each ingest run triggers flare_process, which triggers emissions_rollup.")
-    backfill = api.post("/api/v2/backfills", {
-        "dag_id": "flare_ingest",
-        "from_date": f"{start + timedelta(days=1)}T00:00:00Z",
-        "to_date": f"{end + timedelta(days=1)}T23:59:59Z",
-        "reprocess_behavior": "completed",
-        "max_active_runs": 4,
-        "run_backwards": False,
-        "dag_run_conf": {},
-    })
-    _print(f"  backfill {backfill['id']} created; UI: {api.base}/dags/flare_ingest")
+    running = [b for b in api.get("/api/v2/backfills?dag_id=flare_ingest&limit=100").get("backfills", [])
+               if b.get("completed_at") is None]
+    if running:  # e.g. a previous `make demo` was interrupted: wait for that one instead
+        backfill = running[0]
+        _print(f"  backfill {backfill['id']} is still running from an earlier start; waiting for it")
+    else:
+        backfill = _create_backfill(api, start, end)
+    _print(f"  backfill {backfill['id']}; UI: {api.base}/dags/flare_ingest")
 
     conn = db.connect(localstack.results_db_dsn(paths))
     expected = None
