@@ -1,0 +1,163 @@
+"""VIIRS Nightfire (VNF) detections: parse the nightly CSV, keep flare-like rows, match to a point.
+
+VNF (Elvidge et al. 2013, Remote Sensing 5(9):4423) fits Planck curves to night-time VIIRS
+M-band radiances: ``Temp_BB`` (K), ``ESF_BB``, ``Area_BB`` = source area (m2), ``RH`` = radiant
+heat sigma T^4 S (MW). Fill value 999999 (``config.VNF_FILL_VALUE``). The VNF licence forbids
+redistributing its rows: fixtures must be synthetic rows in this schema.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pandas as pd
+
+from .config import VIIRS_FLARE_MIN_TEMP_K, VIIRS_MATCH_RADIUS_M, VNF_FILL_VALUE
+
+# Column order of the VNF nightly CSV (domain.md, "VIIRS (night, 750 m M-bands): Nightfire").
+VNF_COLUMNS = (
+    "id_Key",
+    "Date_Mscan",
+    "Lat_GMTCO",
+    "Lon_GMTCO",
+    "Temp_BB",
+    "Temp_Bkg",
+    "ESF_BB",
+    "RHI",
+    "RH",
+    "Area_Pixel",
+    "Area_BB",
+    "Cloud_Mask",
+    "QF_Detect",
+    "QF_Fit",
+    "Rad_M07",
+    "Rad_M08",
+    "Rad_M10",
+    "Rad_M12",
+    "Rad_M13",
+    "Rad_M14",
+    "Rad_M15",
+    "Rad_M16",
+)
+# Kept as text: the key is an identifier, not a quantity.
+VNF_TEXT_COLUMNS = ("id_Key",)
+VNF_TIME_COLUMN = "Date_Mscan"
+VNF_NUMERIC_COLUMNS = tuple(c for c in VNF_COLUMNS if c not in VNF_TEXT_COLUMNS and c != VNF_TIME_COLUMN)
+VNF_TIME_FORMATS = ("%Y/%m/%d %H:%M:%S.%f", "%Y/%m/%d %H:%M:%S")
+
+# Mean Earth radius (m), IUGG R1 = (2a + b) / 3 for WGS84; used for haversine distances.
+EARTH_MEAN_RADIUS_M = 6_371_008.8
+
+
+def parse_vnf_csv(text: str) -> pd.DataFrame:
+    """Parse a VNF nightly CSV into a DataFrame with the ``VNF_COLUMNS`` first (extra columns kept).
+
+    - ``id_Key`` and any extra (non-VNF) columns stay text; ``Date_Mscan``
+      ("YYYY/MM/DD HH:MM:SS.fff", UTC) becomes a tz-aware UTC timestamp; every other VNF column
+      becomes float64 (units as in VNF: K, MW, m2, km2 for Area_Pixel, degrees, W m-2 sr-1 um-1
+      for Rad_M*).
+    - Empty cells and the fill value 999999 become NaN (NaT for the time).
+    - Raises ValueError naming the missing columns, or the line, column and value of a cell that
+      is not a number / not a timestamp.
+    """
+    lines = text.lstrip("\ufeff").splitlines()
+    reader = csv.reader(lines)
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise ValueError("VNF CSV is empty: expected a header line with columns " + ",".join(VNF_COLUMNS)) from None
+    missing = [c for c in VNF_COLUMNS if c not in header]
+    if missing:
+        raise ValueError(f"VNF CSV is missing columns: {missing} (header was: {header})")
+    columns = list(VNF_COLUMNS) + [h for h in header if h not in VNF_COLUMNS]
+    pos = {h: i for i, h in enumerate(header)}
+
+    records: list[list[str]] = []
+    line_numbers: list[int] = []
+    for cells in reader:
+        if not cells or all(not c.strip() for c in cells):
+            continue
+        if len(cells) != len(header):
+            raise ValueError(
+                f"VNF CSV line {reader.line_num}: {len(cells)} fields, the header has {len(header)}"
+            )
+        records.append([cells[pos[c]].strip() for c in columns])
+        line_numbers.append(reader.line_num)
+
+    raw = pd.DataFrame(records, columns=columns, dtype=object)
+    out = pd.DataFrame(index=pd.RangeIndex(len(raw)))
+    fill = float(VNF_FILL_VALUE)
+    for col in columns:
+        values = raw[col] if len(raw) else pd.Series([], dtype=object)
+        if col in VNF_TEXT_COLUMNS or col not in VNF_COLUMNS:
+            out[col] = values.astype("string")
+            continue
+        if col == VNF_TIME_COLUMN:
+            out[col] = _parse_times(values, line_numbers)
+            continue
+        numbers = pd.to_numeric(values.replace("", np.nan), errors="coerce").astype("float64")
+        bad = numbers.isna() & (values != "")
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ValueError(
+                f"VNF CSV line {line_numbers[i]}, column {col}: {values.iloc[i]!r} is not a number"
+            )
+        out[col] = numbers.mask(numbers == fill)
+    return out
+
+
+def _parse_times(values: pd.Series, line_numbers: list[int]) -> pd.Series:
+    times = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    todo = values != ""
+    for fmt in VNF_TIME_FORMATS:
+        if not todo.any():
+            break
+        parsed = pd.to_datetime(values[todo], format=fmt, utc=True, errors="coerce")
+        times[parsed.index] = parsed.where(parsed.notna(), times[parsed.index])
+        todo = todo & times.isna()
+    if todo.any():
+        i = int(np.flatnonzero(todo.to_numpy())[0])
+        raise ValueError(
+            f"VNF CSV line {line_numbers[i]}, column {VNF_TIME_COLUMN}: {values.iloc[i]!r} is not a "
+            "'YYYY/MM/DD HH:MM:SS.fff' timestamp"
+        )
+    return times
+
+
+def flare_like(df: pd.DataFrame, min_temp_k: float = VIIRS_FLARE_MIN_TEMP_K) -> pd.DataFrame:
+    """Rows that look like gas flares: ``Temp_BB >= min_temp_k`` (K) and a finite ``RH`` (MW).
+
+    Flares burn at ~1600-2000 K, biomass fires at ~800-1200 K (Elvidge et al. 2013; the 1200 K
+    cut as in Zhizhin et al. 2021). Returns a copy; idempotent.
+    """
+    temp = pd.to_numeric(df["Temp_BB"], errors="coerce")
+    rh = pd.to_numeric(df["RH"], errors="coerce")
+    keep = (temp >= min_temp_k) & np.isfinite(rh)
+    return df.loc[keep].copy()
+
+
+def haversine_m(lat1, lon1, lat2, lon2):
+    """Great-circle distance (m) on a sphere of radius ``EARTH_MEAN_RADIUS_M``; degrees in."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dp = p2 - p1
+    dl = np.radians(np.asarray(lon2, dtype=np.float64) - np.asarray(lon1, dtype=np.float64))
+    a = np.sin(dp / 2.0) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2.0) ** 2
+    return 2.0 * EARTH_MEAN_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def match_viirs(lat: float, lon: float, df: pd.DataFrame, radius_m: float = VIIRS_MATCH_RADIUS_M) -> pd.DataFrame:
+    """VNF rows within ``radius_m`` (m) of (``lat``, ``lon``) in degrees, nearest first.
+
+    Adds a ``distance_m`` column (haversine, m). Rows with NaN coordinates never match. Returns a
+    copy (possibly empty, with the same columns plus ``distance_m``).
+    """
+    if not (math.isfinite(lat) and math.isfinite(lon)):
+        raise ValueError(f"match_viirs needs a finite lat/lon, got ({lat}, {lon})")
+    out = df.copy()
+    lats = pd.to_numeric(out["Lat_GMTCO"], errors="coerce").to_numpy(dtype=np.float64)
+    lons = pd.to_numeric(out["Lon_GMTCO"], errors="coerce").to_numpy(dtype=np.float64)
+    out["distance_m"] = haversine_m(lat, lon, lats, lons) if len(out) else np.array([], dtype=np.float64)
+    out = out.loc[out["distance_m"] <= radius_m]
+    return out.sort_values("distance_m", kind="mergesort")
