@@ -185,24 +185,29 @@ def cmd_summary(args) -> int:
     return 0
 
 
-def _counts(conn, start: date, end: date) -> dict:
+def _counts(conn, start: date, end: date, since) -> dict:
+    """Progress of the site-days in start..end written since ``since`` (a DB timestamp)."""
     with conn.cursor() as cur:
         cur.execute(
             """
+            WITH sd AS (
+              SELECT site_id, acquisition_date,
+                     bool_and(ingested_at >= %(t)s) AS ingested,
+                     bool_and(ingested_at >= %(t)s AND processed_at >= ingested_at) AS processed,
+                     max(processed_at) AS processed_at
+              FROM scenes WHERE acquisition_date BETWEEN %(s)s AND %(e)s
+              GROUP BY site_id, acquisition_date)
             SELECT
               (SELECT count(*) FROM sites WHERE active),
-              (SELECT count(DISTINCT (site_id, acquisition_date)) FROM scenes
-                 WHERE acquisition_date BETWEEN %(s)s AND %(e)s),
-              (SELECT count(*) FROM (SELECT site_id, acquisition_date FROM scenes
-                 WHERE acquisition_date BETWEEN %(s)s AND %(e)s
-                 GROUP BY 1, 2 HAVING bool_and(processed_at IS NOT NULL)) p),
-              (SELECT count(*) FROM emissions_daily d WHERE d.day BETWEEN %(s)s AND %(e)s
-                 AND d.refreshed_at >= (SELECT max(processed_at) FROM scenes sc
-                                        WHERE sc.site_id = d.site_id AND sc.acquisition_date = d.day)),
+              (SELECT count(*) FROM sd WHERE ingested),
+              (SELECT count(*) FROM sd WHERE processed),
+              (SELECT count(*) FROM sd JOIN emissions_daily d
+                 ON d.site_id = sd.site_id AND d.day = sd.acquisition_date
+                 WHERE sd.processed AND d.refreshed_at >= sd.processed_at),
               (SELECT count(*) FROM flare_detections WHERE acquisition_date BETWEEN %(s)s AND %(e)s),
               (SELECT count(*) FROM flare_emissions WHERE acquisition_date BETWEEN %(s)s AND %(e)s)
             """,
-            {"s": start, "e": end},
+            {"s": start, "e": end, "t": since},
         )
         n_sites, ingested, processed, rolled, n_det, n_em = cur.fetchone()
     conn.commit()
@@ -274,6 +279,11 @@ def cmd_demo(args) -> int:
 
     # flare_ingest runs at 06:00 UTC for the previous day: acquisition day D is the run of D+1.
     since = datetime.now(timezone.utc).isoformat()
+    conn = db.connect(localstack.results_db_dsn(paths))
+    with conn.cursor() as cur:
+        cur.execute("SELECT now()")
+        db_since = cur.fetchone()[0]
+    conn.commit()
     _print(f"\n[3/4] Backfilling flare_ingest for acquisition dates {start} .. {end} ({n_days} days) "
            f"under the Airflow scheduler;\n      each ingest run triggers flare_process, which triggers emissions_rollup.")
     running = [b for b in api.get("/api/v2/backfills?dag_id=flare_ingest&limit=100").get("backfills", [])
@@ -285,13 +295,12 @@ def cmd_demo(args) -> int:
         backfill = _create_backfill(api, start, end)
     _print(f"  backfill {backfill['id']}; UI: {api.base}/dags/flare_ingest")
 
-    conn = db.connect(localstack.results_db_dsn(paths))
     expected = None
     last = ""
     deadline = time.time() + args.timeout
     try:
         while True:
-            c = _counts(conn, start, end)
+            c = _counts(conn, start, end, db_since)
             expected = c["sites"] * n_days
             bf = api.get(f"/api/v2/backfills/{backfill['id']}")
             active = _active_runs(api)

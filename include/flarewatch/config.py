@@ -40,8 +40,10 @@ class ThresholdDetectorConfig:
     """TAI and NHI rules. Sources (domain.md):
     - TAI = (rho12 - rho11) / rho8A; hot if TAI >= 0.15 and rho12 >= 0.15; saturated rule
       rho12 > 1 and rho11 > rho12 (Marchese et al., as in the open FlareSat comparison code).
-    - NHI_SWIR = (L12-L11)/(L12+L11) > 0 and NHI_SWNIR = (L11-L8A)/(L11+L8A) > 0 (Faruolo et al.
-      2022, Remote Sensing 14(24):6319, DAFI).
+    - NHI_SWIR = (L12-L11)/(L12+L11) > 0 or NHI_SWNIR = (L11-L8A)/(L11+L8A) > 0 on TOA radiance
+      (Marchese et al. 2019 NHI, used by DAFI: Faruolo et al. 2022, Remote Sensing 14(24):6319).
+      A pixel is hot if either index is positive: with "and", no unsaturated flame hotter than
+      ~1500 K could pass (it is brighter in radiance at 1.6 um than at 2.2 um).
     - Glint/bright-roof rejection: flames have B12/B11 > ~1.3, glint ~1.0 (domain.md).
     """
 

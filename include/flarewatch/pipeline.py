@@ -109,7 +109,7 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings) -> dic
     """Detect, measure and estimate one site-day; write Postgres rows and ``processed`` objects."""
     from .detection import detect_flares
     from .emissions import co2_from_volume
-    from .features import extract_features
+    from .features import extract_features, share_viirs_radiant_heat
     from .render import annotated_png, detections_geojson
     from .tiles import decode_tile
     from .viirs import flare_like, match_viirs, parse_vnf_csv
@@ -161,8 +161,10 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings) -> dic
                       "confidence": record["confidence"], "volume_kscm_d": _clean(est.volume_kscm_d),
                       "co2_t": _clean(em.co2_t), "co2e_t": _clean(em.co2e_t), "rh_source": est.rh_source})
 
-    for det in detections:
-        feats = {k: _clean(v) for k, v in extract_features(tile, det, viirs_flares).items()}
+    # One VIIRS pixel (~750 m) can hold several S2 flares: share its radiant heat between them.
+    det_feats = share_viirs_radiant_heat([
+        {k: _clean(v) for k, v in extract_features(tile, det, viirs_flares).items()} for det in detections])
+    for det, feats in zip(detections, det_feats):
         if viirs_flares is not None and len(viirs_flares) and feats.get("lat") is not None:
             near = match_viirs(feats["lat"], feats["lon"], viirs_flares)
             matched_viirs_ids.update(near["id_Key"].tolist())

@@ -60,7 +60,7 @@ class Tile:
 
     def pixel_to_xy(self, row: float, col: float) -> tuple[float, float]:
         """Map coordinates (UTM metres) of a pixel position; (row, col) + 0.5 is a pixel centre."""
-        x, y = self.transform * (col, row)
+        x, y = self.transform @ (col, row)
         return float(x), float(y)
 
     def pixel_to_lonlat(self, row: float, col: float) -> tuple[float, float]:
@@ -77,7 +77,7 @@ class Tile:
 
         tr = Transformer.from_crs(4326, self.crs_epsg, always_xy=True)
         x, y = tr.transform(lon, lat)
-        col, row = ~self.transform * (x, y)
+        col, row = ~self.transform @ (x, y)
         return float(row), float(col)
 
 
