@@ -8,6 +8,10 @@ STAMP := $(VENV)/.flarewatch-installed
 # wheel that breaks the registry's torchvision (see README, "Install").
 PIP_ENV := PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= PIP_DISABLE_PIP_VERSION_CHECK=1
 FW := $(PY) -m flarewatch.cli
+# Offline hygiene: ultralytics/matplotlib write settings and caches under the state folder, not $HOME.
+export YOLO_CONFIG_DIR := $(CURDIR)/.state/ultralytics
+export YOLO_OFFLINE := 1
+export MPLCONFIGDIR := $(CURDIR)/.state/cache/matplotlib
 
 .PHONY: help venv demo test test-unit up down status psql summary env clean-state
 
