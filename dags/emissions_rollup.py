@@ -1,21 +1,24 @@
 """
 ### emissions_rollup: daily (site x day) and monthly (field / operator / country x month) emissions
 
-Triggered by the `flarewatch_flare_emissions` asset with the days `flare_process` wrote, or
-manually with a `start_date` / `end_date` range. Recomputes `emissions_daily` for those days and
+Triggered by the `flarewatch_flare_emissions` asset with the days `flare_process` wrote, every
+30 minutes as a sweep, or manually with a `start_date` / `end_date` range. Recomputes
+`emissions_daily` for those days (plus any day processed after its last rollup) and
 `emissions_monthly` for their months from the detection-level rows (upserts: reruns are safe).
 """
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
 
 from flarewatch.orchestration import DEFAULT_ARGS, EMISSION_ROLLUPS, FLARE_EMISSIONS, START_DATE
 
 
 @dag(
     dag_id="emissions_rollup",
-    schedule=[FLARE_EMISSIONS],
+    # Each flare_process asset event triggers a run; the 30-min sweep refreshes anything stale.
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("15,45 * * * *", timezone="UTC"),
+                                 assets=[FLARE_EMISSIONS]),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -40,10 +43,10 @@ def emissions_rollup():
             days = date_range(start, parse_day(params.get("end_date") or start))
         else:
             days = days_from_events(ctx, FLARE_EMISSIONS)
-        if not days:
-            raise ValueError("nothing to roll up: give start_date/end_date or trigger from flare_process")
         conn = db_connection(settings())
         try:
+            if not params.get("start_date"):  # plus any day processed after its last rollup
+                days = sorted(set(days) | set(db.stale_rollup_days(conn)))
             counts = db.refresh_rollups(conn, days)
         finally:
             conn.close()

@@ -1,8 +1,10 @@
 """
 ### flare_process: detect flares, extract features, estimate gas volume and CO2 per tile
 
-Triggered by the `flarewatch_raw_scenes` asset (each `flare_ingest` run), or manually with
-`acquisition_date` and optional `site_ids`. One mapped task per site-day tile (the grid shows
+Triggered by the `flarewatch_raw_scenes` asset (each `flare_ingest` run) and every 30 minutes
+as a sweep, or manually with `acquisition_date` and optional `site_ids`. Besides the event days,
+every run also takes any site-day that was ingested and not processed since (an empty sweep is a
+no-op). One mapped task per site-day tile (the grid shows
 `site day`):
 
 1. reads the Sentinel-2 tile and VIIRS Nightfire CSV from `rawdata`;
@@ -17,14 +19,15 @@ Emits `flarewatch_flare_emissions` with the days written, which triggers `emissi
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
 
 from flarewatch.orchestration import DEFAULT_ARGS, FLARE_EMISSIONS, RAW_SCENES, START_DATE
 
 
 @dag(
     dag_id="flare_process",
-    schedule=[RAW_SCENES],
+    # Each ingest asset event triggers a run; the 30-min sweep picks up anything an event missed.
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("*/30 * * * *", timezone="UTC"), assets=[RAW_SCENES]),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=2,
@@ -41,29 +44,35 @@ from flarewatch.orchestration import DEFAULT_ARGS, FLARE_EMISSIONS, RAW_SCENES, 
 def flare_process():
     @task
     def plan_tiles() -> list[dict]:
-        from flarewatch.orchestration import (
-            db_connection, days_from_events, parse_day, settings,
-        )
+        from flarewatch import db
+        from flarewatch.orchestration import db_connection, days_from_events, parse_day, settings
 
         ctx = get_current_context()
         params = ctx["params"]
-        days = [parse_day(params["acquisition_date"])] if params.get("acquisition_date") else \
-            days_from_events(ctx, RAW_SCENES)
-        if not days:
-            raise ValueError("nothing to process: no acquisition_date param and no triggering raw-scene events")
         conn = db_connection(settings())
         try:
-            with conn.cursor() as cur:
-                cur.execute(
-                    "SELECT DISTINCT site_id, acquisition_date FROM scenes"
-                    " WHERE acquisition_date = ANY(%s) ORDER BY acquisition_date, site_id",
-                    (days,),
-                )
-                rows = cur.fetchall()
+            if params.get("acquisition_date"):  # manual (re)processing of one day
+                day = parse_day(params["acquisition_date"])
+                with conn.cursor() as cur:
+                    cur.execute("SELECT DISTINCT site_id FROM scenes WHERE acquisition_date = %s ORDER BY 1", (day,))
+                    site_days = {(r[0], day) for r in cur.fetchall()}
+                conn.commit()
+                if not site_days:
+                    raise ValueError(f"no scenes ingested for {day}; run flare_ingest for that date first")
+            else:
+                # the days of the triggering events, plus anything ingested and not yet processed
+                days = set(days_from_events(ctx, RAW_SCENES))
+                with conn.cursor() as cur:
+                    cur.execute("SELECT DISTINCT site_id, acquisition_date FROM scenes"
+                                " WHERE acquisition_date = ANY(%s)", (sorted(days),))
+                    site_days = {(s, d) for s, d in cur.fetchall()}
+                conn.commit()
+                site_days |= set(db.pending_site_days(conn))
         finally:
             conn.close()
         wanted = set(params.get("site_ids") or [])
-        return [{"site_id": s, "acquisition_date": d.isoformat()} for s, d in rows if not wanted or s in wanted]
+        return [{"site_id": s, "acquisition_date": d.isoformat()}
+                for s, d in sorted(site_days, key=lambda x: (x[1], x[0])) if not wanted or s in wanted]
 
     @task(map_index_template="{{ tile_label }}")
     def process(tile: dict) -> dict:
@@ -83,7 +92,7 @@ def flare_process():
 
     @task(outlets=[FLARE_EMISSIONS])
     def publish(results: list[dict], *, outlet_events=None) -> dict:
-        results = list(results)
+        results = list(results or [])
         extra = {"days": sorted({r["acquisition_date"] for r in results}),
                  "n_detections": sum(r["n_detections"] for r in results)}
         outlet_events[FLARE_EMISSIONS].extra = extra

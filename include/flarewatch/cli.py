@@ -297,6 +297,7 @@ def cmd_demo(args) -> int:
 
     expected = None
     last = ""
+    idle = 0
     deadline = time.time() + args.timeout
     try:
         while True:
@@ -317,6 +318,12 @@ def cmd_demo(args) -> int:
                     and c["rolled_up"] == expected and active == 0)
             if done:
                 break
+            idle = idle + 1 if bf.get("completed_at") is not None and active == 0 else 0
+            if idle >= 2:  # nothing running but work pending: run the sweep now, not at :00/:30
+                dag_id = "flare_process" if c["processed"] < expected else "emissions_rollup"
+                api.post(f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": {}})
+                _print(f"  pending work and no active run: triggered a {dag_id} sweep run")
+                idle = 0
             if time.time() > deadline:
                 _print(f"\nTimed out after {args.timeout} s; open {api.base} to see where it is.")
                 return 1

@@ -220,6 +220,39 @@ def replace_site_day_results(
         )
 
 
+def pending_site_days(conn) -> list[tuple[str, date]]:
+    """Site-days ingested but not processed since (processed_at missing or older than ingested_at).
+
+    Asset events can coalesce or, under a scheduler race, go missing; planning from this state
+    as well as from the events makes ``flare_process`` self-healing.
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT DISTINCT site_id, acquisition_date FROM scenes"
+            " WHERE processed_at IS NULL OR processed_at < ingested_at ORDER BY acquisition_date, site_id"
+        )
+        rows = [(r[0], r[1]) for r in cur.fetchall()]
+    conn.commit()
+    return rows
+
+
+def stale_rollup_days(conn) -> list[date]:
+    """Days whose ``emissions_daily`` rows are missing or older than the latest processing of that day."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            SELECT DISTINCT sc.acquisition_date
+            FROM scenes sc
+            LEFT JOIN emissions_daily d ON d.site_id = sc.site_id AND d.day = sc.acquisition_date
+            WHERE sc.processed_at IS NOT NULL AND (d.refreshed_at IS NULL OR d.refreshed_at < sc.processed_at)
+            ORDER BY 1
+            """
+        )
+        rows = [r[0] for r in cur.fetchall()]
+    conn.commit()
+    return rows
+
+
 def refresh_rollups(conn, days: Sequence[date]) -> dict[str, int]:
     """Recompute ``emissions_daily`` for ``days`` (all active sites) and ``emissions_monthly`` for their months."""
     days = sorted(set(days))

@@ -95,3 +95,24 @@ def test_rollups_daily_and_monthly(conn):
     conn.commit()
     assert rows == [("country", "Iran", 1, 1, 12.0), ("field", "Ahvaz", 1, 1, 12.0),
                     ("operator", "National Iranian South Oil Company", 1, 1, 12.0)]
+
+
+def test_pending_and_stale_work_is_found_from_state(conn):
+    site, day = "parshall", date(2024, 3, 5)
+    db.upsert_scene(conn, {c: None for c in db.SCENE_COLUMNS} | {
+        "site_id": site, "acquisition_date": day, "sensor": "sentinel2", "source": "test", "status": "ingested"})
+    assert (site, day) in db.pending_site_days(conn)
+    db.replace_site_day_results(conn, site, day, [], [], ["sentinel2"])
+    assert (site, day) not in db.pending_site_days(conn)
+    assert day in db.stale_rollup_days(conn)  # processed, never rolled up
+    db.refresh_rollups(conn, [day])
+    assert day not in db.stale_rollup_days(conn)
+    # re-ingest (e.g. a rerun of flare_ingest): pending again until processed
+    db.upsert_scene(conn, {c: None for c in db.SCENE_COLUMNS} | {
+        "site_id": site, "acquisition_date": day, "sensor": "sentinel2", "source": "test", "status": "ingested"})
+    assert (site, day) in db.pending_site_days(conn)
+    db.replace_site_day_results(conn, site, day, [], [], ["sentinel2"])
+    with conn.cursor() as cur:
+        cur.execute("SELECT n_flares, volume_kscm FROM emissions_daily WHERE site_id=%s AND day=%s", (site, day))
+        assert cur.fetchall() == [(0, 0.0)]  # a site-day with no flares is a zero, not a gap
+    conn.commit()
