@@ -30,7 +30,7 @@ from flarewatch.orchestration import DEFAULT_ARGS, FLARE_EMISSIONS, RAW_SCENES, 
     schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("*/30 * * * *", timezone="UTC"), assets=[RAW_SCENES]),
     start_date=START_DATE,
     catchup=False,
-    max_active_runs=2,
+    max_active_runs=1,  # one run at a time takes all pending site-days; no double work
     default_args=DEFAULT_ARGS,
     tags=["flarewatch", "process"],
     doc_md=__doc__,

@@ -52,6 +52,9 @@ def pg_server_dsn(tmp_path_factory):
     if url:
         yield url
         return
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     import pgserver
 
     pgdata = Path(tempfile.mkdtemp(prefix="fwpg-"))

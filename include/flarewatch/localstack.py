@@ -261,6 +261,9 @@ def _pg_user() -> str | None:
 
 def start_postgres(paths: StackPaths) -> None:
     """Start the private PostgreSQL (pgserver) and create the flarewatch and airflow databases."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # platformdirs, via pgserver
     import pgserver
     import psycopg2
 
@@ -280,6 +283,9 @@ def stop_postgres(paths: StackPaths) -> bool:
     if not (paths.pg / "postmaster.pid").exists():
         _pid_file(paths, "postgres").unlink(missing_ok=True)
         return False
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # platformdirs, via pgserver
     from pgserver import pg_ctl
 
     try:
