@@ -1,0 +1,61 @@
+"""Bad input in rawdata gives a clear error naming the object and leaves existing results alone."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from flarewatch import db, storage
+from flarewatch.config import Settings
+from flarewatch.pipeline import ingest_site_day, process_site_day
+from flarewatch.sources import get_source
+
+pytestmark = pytest.mark.integration
+
+
+def _site(conn, site_id):
+    return db.fetch_sites(conn, [site_id])[0]
+
+
+def _detections(conn, site_id, day):
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM flare_detections WHERE site_id=%s AND acquisition_date=%s", (site_id, day))
+        n = cur.fetchone()[0]
+    conn.commit()
+    return n
+
+
+def test_corrupt_tile_fails_clearly_and_keeps_previous_results(conn, s3):
+    cfg, day = Settings(), date(2025, 7, 2)
+    site = _site(conn, "hassi-messaoud")
+    ingest_site_day(site, day, get_source("demo"), s3, conn, cfg)
+    process_site_day(site, day, s3, conn, cfg)
+    before = _detections(conn, site.site_id, day)
+    assert before > 0
+
+    key = storage.raw_tile_key("demo", day, site.site_id)
+    storage.put_bytes(s3, cfg.raw_bucket, key, b"this is not a GeoTIFF")
+    with pytest.raises(ValueError, match=rf"s3://rawdata/{key}: not a readable GeoTIFF"):
+        process_site_day(site, day, s3, conn, cfg)
+    assert _detections(conn, site.site_id, day) == before  # nothing half-written or lost
+
+
+def test_malformed_viirs_csv_fails_clearly(conn, s3):
+    cfg, day = Settings(), date(2025, 7, 3)
+    site = _site(conn, "rumaila-n")
+    ingest_site_day(site, day, get_source("demo"), s3, conn, cfg)
+    key = storage.raw_viirs_key("demo", day, site.site_id)
+    storage.put_bytes(s3, cfg.raw_bucket, key, b"id_Key,Lat_GMTCO\nx,1\n")
+    with pytest.raises(ValueError, match=rf"s3://rawdata/{key}: .*missing"):
+        process_site_day(site, day, s3, conn, cfg)
+
+
+def test_processing_a_day_that_was_never_ingested_says_so(conn, s3):
+    with pytest.raises(LookupError, match="run flare_ingest for that date first"):
+        process_site_day(_site(conn, "ebocha"), date(2019, 1, 1), s3, conn, Settings())
+
+
+def test_unknown_scene_source_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown scene source 'sentinel-magic'"):
+        get_source("sentinel-magic")
