@@ -135,7 +135,10 @@ SCENE_COLUMNS = (
 
 
 def upsert_scene(conn, scene: dict) -> None:
-    """Record an ingested scene (natural key: site, date, sensor, source); resets processed_at."""
+    """Record an ingested scene (natural key: site, date, sensor, source); resets processed_at.
+
+    Columns missing from ``scene`` are stored as NULL.
+    """
     values = [scene.get(c) for c in SCENE_COLUMNS]
     cols = ", ".join(SCENE_COLUMNS)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in SCENE_COLUMNS[4:])

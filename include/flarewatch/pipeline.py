@@ -40,42 +40,30 @@ def ingest_site_day(site: Site, day: date, source: SceneSource, s3, conn, settin
     bucket = settings.raw_bucket
     summary = {"site_id": site.site_id, "acquisition_date": day.isoformat(), "source": data.source}
 
+    def record(sensor: str, status: str, **fields) -> None:
+        # columns not given are stored as NULL (db.upsert_scene)
+        db.upsert_scene(conn, {"site_id": site.site_id, "acquisition_date": day, "sensor": sensor,
+                               "source": data.source, "status": status, **fields})
+
+    summary["sentinel2"] = summary["viirs"] = None
     if data.tile_geotiff is not None:
         key = storage.raw_tile_key(data.source, day, site.site_id)
         storage.put_bytes(s3, bucket, key, data.tile_geotiff, "image/tiff")
-        meta = data.s2_meta
-        db.upsert_scene(conn, {
-            "site_id": site.site_id, "acquisition_date": day, "sensor": "sentinel2", "source": data.source,
-            "status": "ingested", "s3_key": key, "acquired_at": meta.get("acquired_at"),
-            "crs_epsg": meta.get("crs_epsg"), "width_px": meta.get("width_px"), "height_px": meta.get("height_px"),
-            "cloud_fraction": meta.get("cloud_fraction"), "valid_fraction": meta.get("valid_fraction"),
-            "n_records": None, "detail": data.s2_detail or None,
-        })
+        meta = {k: data.s2_meta.get(k) for k in
+                ("acquired_at", "crs_epsg", "width_px", "height_px", "cloud_fraction", "valid_fraction")}
+        record("sentinel2", "ingested", s3_key=key, detail=data.s2_detail or None, **meta)
         summary["sentinel2"] = key
     else:
-        db.upsert_scene(conn, {
-            "site_id": site.site_id, "acquisition_date": day, "sensor": "sentinel2", "source": data.source,
-            "status": "no_data", "detail": data.s2_detail or "no scene for this date",
-        } | {c: None for c in ("s3_key", "acquired_at", "crs_epsg", "width_px", "height_px", "cloud_fraction",
-                               "valid_fraction", "n_records")})
-        summary["sentinel2"] = None
+        record("sentinel2", "no_data", detail=data.s2_detail or "no scene for this date")
 
     if data.viirs_csv is not None:
         key = storage.raw_viirs_key(data.source, day, site.site_id)
         storage.put_bytes(s3, bucket, key, data.viirs_csv.encode(), "text/csv")
         n_records = max(0, len([ln for ln in data.viirs_csv.splitlines() if ln.strip()]) - 1)
-        db.upsert_scene(conn, {
-            "site_id": site.site_id, "acquisition_date": day, "sensor": "viirs", "source": data.source,
-            "status": "ingested", "s3_key": key, "n_records": n_records, "detail": data.viirs_detail or None,
-        } | {c: None for c in ("acquired_at", "crs_epsg", "width_px", "height_px", "cloud_fraction", "valid_fraction")})
+        record("viirs", "ingested", s3_key=key, n_records=n_records, detail=data.viirs_detail or None)
         summary["viirs"] = key
     else:
-        db.upsert_scene(conn, {
-            "site_id": site.site_id, "acquisition_date": day, "sensor": "viirs", "source": data.source,
-            "status": "no_data", "detail": data.viirs_detail or "night not observed",
-        } | {c: None for c in ("s3_key", "acquired_at", "crs_epsg", "width_px", "height_px", "cloud_fraction",
-                               "valid_fraction", "n_records")})
-        summary["viirs"] = None
+        record("viirs", "no_data", detail=data.viirs_detail or "night not observed")
 
     if data.truth is not None:
         key = storage.raw_truth_key(data.source, day, site.site_id)
