@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from datetime import date
 
 from . import db, storage
@@ -93,15 +93,106 @@ def _in_aoi(site: Site, lat: float, lon: float) -> bool:
     return abs(dx) <= half_m and abs(dy) <= half_m
 
 
-def process_site_day(site: Site, day: date, s3, conn, settings: Settings) -> dict:
-    """Detect, measure and estimate one site-day; write Postgres rows and ``processed`` objects."""
+@dataclass
+class SiteDayEstimate:
+    """What processing found on one site-day, as rows ready for the database."""
+
+    detections: list  # Sentinel-2 detections (flarewatch.detection.Detection)
+    detection_rows: list[dict] = field(default_factory=list)  # flare_detections rows (S2 and VIIRS-only)
+    emission_rows: list[dict] = field(default_factory=list)  # flare_emissions rows, same order
+    properties: list[dict] = field(default_factory=list)  # per-detection summary for GeoJSON
+
+
+def estimate_site_day(site: Site, day: date, tile, viirs_flares, settings: Settings) -> SiteDayEstimate:
+    """Detect flares in ``tile`` (may be None), attach VIIRS, estimate volume and CO2. Pure: no I/O.
+
+    ``viirs_flares``: flare-like VNF detections of the night (``viirs.flare_like``), or None.
+    Flare-like VIIRS detections inside the AOI with no Sentinel-2 flare within the match radius
+    become ``sensor = 'viirs'`` detections (S2 clouded or missing), one per VIIRS pixel.
+    """
     from .detection import detect_flares
     from .emissions import co2_from_volume
     from .features import extract_features, share_viirs_radiant_heat
+    from .viirs import haversine_m, match_viirs
+    from .volume import estimate_volume, volume_model_version
+
+    detections = detect_flares(tile, settings.detector) if tile is not None else []
+    cal, ef = settings.calibration, settings.emission_factors
+    vol_version = volume_model_version(cal)
+    ef_json = asdict(ef)
+    out = SiteDayEstimate(detections=detections)
+    matched_viirs_ids: set = set()
+
+    def add(record: dict, feats: dict) -> None:
+        est = estimate_volume(feats, cal)
+        em = co2_from_volume(est.volume_kscm_d, ef)
+        out.detection_rows.append({c: None for c in db.DETECTION_COLUMNS} | record)
+        out.emission_rows.append({
+            "site_id": site.site_id, "acquisition_date": day, "detection_key": record["detection_key"],
+            "volume_kscm_d": _clean(est.volume_kscm_d), "volume_method": est.method,
+            "radiant_heat_mw": _clean(est.radiant_heat_mw), "rh_source": est.rh_source,
+            "co2_t": _clean(em.co2_t), "ch4_slip_t": _clean(em.ch4_slip_t), "co2e_t": _clean(em.co2e_t),
+            "volume_lo_kscm_d": None, "volume_hi_kscm_d": None, "model_version": vol_version,
+            "emission_factors": ef_json,
+        })
+        out.properties.append({
+            "detection_key": record["detection_key"], "sensor": record["sensor"],
+            "confidence": record.get("confidence"), "volume_kscm_d": _clean(est.volume_kscm_d),
+            "co2_t": _clean(em.co2_t), "co2e_t": _clean(em.co2e_t), "rh_source": est.rh_source})
+
+    # One VIIRS pixel (~750 m) can hold several S2 flares: share its radiant heat between them.
+    det_feats = share_viirs_radiant_heat([
+        {k: _clean(v) for k, v in extract_features(tile, det, viirs_flares).items()} for det in detections])
+    for det, feats in zip(detections, det_feats):
+        if viirs_flares is not None and len(viirs_flares) and feats.get("lat") is not None:
+            near = match_viirs(feats["lat"], feats["lon"], viirs_flares)
+            matched_viirs_ids.update(near["id_Key"].tolist())
+        add({
+            "site_id": site.site_id, "acquisition_date": day,
+            "detection_key": f"s2:{det.peak_row}:{det.peak_col}", "sensor": "sentinel2",
+            "detector": det.detector, "detector_version": f"{det.detector}-v1",
+            "pixel_row": _clean(det.row), "pixel_col": _clean(det.col), "bbox_px": list(det.bbox),
+            "confidence": _clean(det.confidence), "cloud_flag": bool(det.cloud_flag), "saturated": bool(det.saturated),
+            **{c: feats.get(c) for c in _FEATURE_COLUMNS}, "features": feats,
+        }, feats)
+
+    # Flare-like VIIRS detections with no Sentinel-2 counterpart (S2 clouded or missing that day).
+    if viirs_flares is not None:
+        seen: list[tuple[float, float]] = []
+        for _, v in viirs_flares.sort_values("RH", ascending=False).iterrows():
+            if v["id_Key"] in matched_viirs_ids or not _in_aoi(site, v["Lat_GMTCO"], v["Lon_GMTCO"]):
+                continue
+            if any(haversine_m(v["Lat_GMTCO"], v["Lon_GMTCO"], la, lo) < VIIRS_MATCH_RADIUS_M for la, lo in seen):
+                continue  # a second overpass of the same flare that night
+            seen.append((v["Lat_GMTCO"], v["Lon_GMTCO"]))
+            feats = {
+                "lat": float(v["Lat_GMTCO"]), "lon": float(v["Lon_GMTCO"]), "viirs_n": 1,
+                "viirs_rh_mw": _clean(float(v["RH"])), "viirs_temp_k": _clean(float(v["Temp_BB"])),
+                "viirs_area_m2": _clean(float(v["Area_BB"])), "viirs_distance_m": 0.0, "viirs_id": str(v["id_Key"]),
+            }
+            add({
+                "site_id": site.site_id, "acquisition_date": day,
+                "detection_key": f"viirs:{feats['lat']:.4f}:{feats['lon']:.4f}", "sensor": "viirs",
+                "detector": "viirs-nightfire", "detector_version": "viirs-nightfire-v1",
+                **{c: feats.get(c) for c in _FEATURE_COLUMNS}, "features": feats,
+            }, feats)
+    return out
+
+
+# flare_detections columns filled from the feature dict
+_FEATURE_COLUMNS = (
+    "lat", "lon", "hot_pixels", "hot_area_m2", "b12_excess_sum", "b12_excess_peak", "b11_excess_sum",
+    "b11_excess_peak", "b12_b11_ratio", "temperature_k", "swir_frp_mw", "viirs_n", "viirs_rh_mw", "viirs_temp_k",
+    "viirs_area_m2", "viirs_distance_m",
+)
+
+
+def process_site_day(site: Site, day: date, s3, conn, settings: Settings) -> dict:
+    """Detect, measure and estimate one site-day; write Postgres rows and ``processed`` objects."""
     from .render import annotated_png, detections_geojson
     from .tiles import decode_tile
-    from .viirs import flare_like, match_viirs, parse_vnf_csv
-    from .volume import estimate_volume, volume_model_version
+    from .viirs import flare_like, parse_vnf_csv
+    from .volume import volume_model_version
 
     scenes = db.fetch_scenes(conn, site.site_id, day)
     if not scenes:
@@ -118,87 +209,15 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings) -> dic
             raise ValueError(f"s3://{settings.raw_bucket}/{vi['s3_key']}: {exc}") from exc
 
     tile = None
-    detections = []
     if s2 and s2["status"] != "no_data" and s2["s3_key"]:
         raw = storage.get_bytes(s3, settings.raw_bucket, s2["s3_key"])
         try:
             tile = decode_tile(raw)
         except ValueError as exc:
             raise ValueError(f"s3://{settings.raw_bucket}/{s2['s3_key']}: {exc}") from exc
-        detections = detect_flares(tile, settings.detector)
 
-    cal, ef = settings.calibration, settings.emission_factors
-    vol_version = volume_model_version(cal)
-    ef_json = asdict(ef)
-    det_rows, em_rows, props = [], [], []
-    matched_viirs_ids: set = set()
-
-    def add(record: dict, feats: dict) -> None:
-        est = estimate_volume(feats, cal)
-        em = co2_from_volume(est.volume_kscm_d, ef)
-        det_rows.append(record)
-        em_rows.append({
-            "site_id": site.site_id, "acquisition_date": day, "detection_key": record["detection_key"],
-            "volume_kscm_d": _clean(est.volume_kscm_d), "volume_method": est.method,
-            "radiant_heat_mw": _clean(est.radiant_heat_mw), "rh_source": est.rh_source,
-            "co2_t": _clean(em.co2_t), "ch4_slip_t": _clean(em.ch4_slip_t), "co2e_t": _clean(em.co2e_t),
-            "volume_lo_kscm_d": None, "volume_hi_kscm_d": None, "model_version": vol_version,
-            "emission_factors": ef_json,
-        })
-        props.append({"detection_key": record["detection_key"], "sensor": record["sensor"],
-                      "confidence": record["confidence"], "volume_kscm_d": _clean(est.volume_kscm_d),
-                      "co2_t": _clean(em.co2_t), "co2e_t": _clean(em.co2e_t), "rh_source": est.rh_source})
-
-    # One VIIRS pixel (~750 m) can hold several S2 flares: share its radiant heat between them.
-    det_feats = share_viirs_radiant_heat([
-        {k: _clean(v) for k, v in extract_features(tile, det, viirs_flares).items()} for det in detections])
-    for det, feats in zip(detections, det_feats):
-        if viirs_flares is not None and len(viirs_flares) and feats.get("lat") is not None:
-            near = match_viirs(feats["lat"], feats["lon"], viirs_flares)
-            matched_viirs_ids.update(near["id_Key"].tolist())
-        add({
-            "site_id": site.site_id, "acquisition_date": day,
-            "detection_key": f"s2:{det.peak_row}:{det.peak_col}", "sensor": "sentinel2",
-            "detector": det.detector, "detector_version": f"{det.detector}-v1",
-            "lat": feats["lat"], "lon": feats["lon"], "pixel_row": _clean(det.row), "pixel_col": _clean(det.col),
-            "bbox_px": list(det.bbox), "confidence": _clean(det.confidence),
-            "hot_pixels": feats.get("hot_pixels"), "hot_area_m2": feats.get("hot_area_m2"),
-            "b12_excess_sum": feats.get("b12_excess_sum"), "b12_excess_peak": feats.get("b12_excess_peak"),
-            "b11_excess_sum": feats.get("b11_excess_sum"), "b11_excess_peak": feats.get("b11_excess_peak"),
-            "b12_b11_ratio": feats.get("b12_b11_ratio"), "temperature_k": feats.get("temperature_k"),
-            "swir_frp_mw": feats.get("swir_frp_mw"), "cloud_flag": bool(det.cloud_flag),
-            "saturated": bool(det.saturated), "viirs_n": feats.get("viirs_n"),
-            "viirs_rh_mw": feats.get("viirs_rh_mw"), "viirs_temp_k": feats.get("viirs_temp_k"),
-            "viirs_area_m2": feats.get("viirs_area_m2"), "viirs_distance_m": feats.get("viirs_distance_m"),
-            "features": feats,
-        }, feats)
-
-    # Flare-like VIIRS detections with no Sentinel-2 counterpart (S2 clouded or missing that day).
-    if viirs_flares is not None:
-        seen: list[tuple[float, float]] = []
-        for _, v in viirs_flares.sort_values("RH", ascending=False).iterrows():
-            if v["id_Key"] in matched_viirs_ids or not _in_aoi(site, v["Lat_GMTCO"], v["Lon_GMTCO"]):
-                continue
-            if any(_haversine_m(v["Lat_GMTCO"], v["Lon_GMTCO"], la, lo) < VIIRS_MATCH_RADIUS_M for la, lo in seen):
-                continue  # a second overpass of the same flare that night
-            seen.append((v["Lat_GMTCO"], v["Lon_GMTCO"]))
-            feats = {
-                "lat": float(v["Lat_GMTCO"]), "lon": float(v["Lon_GMTCO"]), "viirs_n": 1,
-                "viirs_rh_mw": _clean(float(v["RH"])), "viirs_temp_k": _clean(float(v["Temp_BB"])),
-                "viirs_area_m2": _clean(float(v["Area_BB"])), "viirs_distance_m": 0.0, "viirs_id": str(v["id_Key"]),
-            }
-            add({
-                "site_id": site.site_id, "acquisition_date": day,
-                "detection_key": f"viirs:{feats['lat']:.4f}:{feats['lon']:.4f}", "sensor": "viirs",
-                "detector": "viirs-nightfire", "detector_version": "viirs-nightfire-v1",
-                "lat": feats["lat"], "lon": feats["lon"], "pixel_row": None, "pixel_col": None, "bbox_px": None,
-                "confidence": None, "hot_pixels": None, "hot_area_m2": None, "b12_excess_sum": None,
-                "b12_excess_peak": None, "b11_excess_sum": None, "b11_excess_peak": None, "b12_b11_ratio": None,
-                "temperature_k": None, "swir_frp_mw": None, "cloud_flag": None, "saturated": None,
-                "viirs_n": 1, "viirs_rh_mw": feats["viirs_rh_mw"], "viirs_temp_k": feats["viirs_temp_k"],
-                "viirs_area_m2": feats["viirs_area_m2"], "viirs_distance_m": 0.0, "features": feats,
-            }, feats)
-
+    est = estimate_site_day(site, day, tile, viirs_flares, settings)
+    det_rows, em_rows, props = est.detection_rows, est.emission_rows, est.properties
     keys = storage.processed_keys(day, site.site_id)
     pb = settings.processed_bucket
     result = {
@@ -209,15 +228,15 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings) -> dic
         "volume_kscm_d": round(sum(e["volume_kscm_d"] or 0.0 for e in em_rows), 4),
         "co2_t": round(sum(e["co2_t"] or 0.0 for e in em_rows), 4),
         "co2e_t": round(sum(e["co2e_t"] or 0.0 for e in em_rows), 4),
-        "volume_model_version": vol_version,
+        "volume_model_version": volume_model_version(settings.calibration),
         "sentinel2_scene": s2["s3_key"] if s2 else None,
         "viirs_scene": vi["s3_key"] if vi else None,
         "objects": keys,
     }
     if tile is not None:
-        title = f"{site.site_id} {day.isoformat()} - {len(detections)} flare(s)"
-        storage.put_bytes(s3, pb, keys["png"], annotated_png(tile, detections, title=title), "image/png")
-        gj = detections_geojson(tile, detections, [p for p in props if p["sensor"] == "sentinel2"])
+        title = f"{site.site_id} {day.isoformat()} - {len(est.detections)} flare(s)"
+        storage.put_bytes(s3, pb, keys["png"], annotated_png(tile, est.detections, title=title), "image/png")
+        gj = detections_geojson(tile, est.detections, [p for p in props if p["sensor"] == "sentinel2"])
     else:
         gj = {"type": "FeatureCollection", "features": []}
         result["objects"] = {k: v for k, v in keys.items() if k != "png"}
@@ -231,12 +250,3 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings) -> dic
     db.replace_site_day_results(conn, site.site_id, day, det_rows, em_rows, scene_sensors=list(scenes))
     log.info("processed %s %s: %s", site.site_id, day, {k: result[k] for k in ("n_detections", "volume_kscm_d", "co2_t")})
     return result
-
-
-def _haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    r = 6_371_008.8
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * r * math.asin(math.sqrt(a))
-
