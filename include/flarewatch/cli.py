@@ -259,7 +259,7 @@ def cmd_demo(args) -> int:
 
     start, n_days = args.start, args.days
     end = start + timedelta(days=n_days - 1)
-    _print(f"\n[2/4] Waiting for the DAGs to be parsed...")
+    _print("\n[2/4] Waiting for the DAGs to be parsed...")
     deadline = time.time() + 180
     while True:
         try:

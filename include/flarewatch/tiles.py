@@ -8,7 +8,6 @@ Sentinel-2 L1C/L2A since processing baseline 04.00 (0.0001, -0.1). DN 0 is nodat
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from datetime import datetime
 
