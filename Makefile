@@ -13,7 +13,7 @@ export YOLO_CONFIG_DIR := $(CURDIR)/.state/ultralytics
 export YOLO_OFFLINE := 1
 export MPLCONFIGDIR := $(CURDIR)/.state/cache/matplotlib
 
-.PHONY: help venv demo test test-unit up down status psql summary env clean-state
+.PHONY: help venv demo test test-unit up down status psql summary env clean-state evaluate
 
 help:
 	@echo "make demo    - install if needed, start the local stack, run the daily pipeline over the demo dates"
@@ -21,6 +21,7 @@ help:
 	@echo "make up/down - start/stop the local stack (S3 server, PostgreSQL, Airflow)"
 	@echo "make psql    - psql on the results database (reads SQL from stdin when piped)"
 	@echo "make status  - which local-stack processes are running"
+	@echo "make evaluate - score the physics baselines against the simulator ground truth (JSON in benchmarks/results)"
 
 venv: $(STAMP)
 
@@ -65,3 +66,6 @@ test-unit: $(STAMP)
 
 clean-state: down
 	rm -rf .state
+
+evaluate: $(STAMP)
+	$(PY) benchmarks/evaluate_baseline.py --days 30 --start 2025-06-01 --out benchmarks/results/baseline.json
