@@ -103,10 +103,13 @@ class SiteDayEstimate:
     properties: list[dict] = field(default_factory=list)  # per-detection summary for GeoJSON
 
 
-def estimate_site_day(site: Site, day: date, tile, viirs_flares, settings: Settings) -> SiteDayEstimate:
+def estimate_site_day(site: Site, day: date, tile, viirs_flares, settings: Settings, *,
+                      detector=None, detector_version: str | None = None) -> SiteDayEstimate:
     """Detect flares in ``tile`` (may be None), attach VIIRS, estimate volume and CO2. Pure: no I/O.
 
     ``viirs_flares``: flare-like VNF detections of the night (``viirs.flare_like``), or None.
+    ``detector``: an object with ``detect(tile) -> list[Detection]`` (e.g. the YOLO champion);
+    None = the physics threshold detector. ``detector_version`` is stored on every row.
     Flare-like VIIRS detections inside the AOI with no Sentinel-2 flare within the match radius
     become ``sensor = 'viirs'`` detections (S2 clouded or missing), one per VIIRS pixel.
     """
@@ -116,7 +119,12 @@ def estimate_site_day(site: Site, day: date, tile, viirs_flares, settings: Setti
     from .viirs import haversine_m, match_viirs
     from .volume import estimate_volume, volume_model_version
 
-    detections = detect_flares(tile, settings.detector) if tile is not None else []
+    if tile is None:
+        detections = []
+    elif detector is None:
+        detections = detect_flares(tile, settings.detector)
+    else:
+        detections = detector.detect(tile)
     cal, ef = settings.calibration, settings.emission_factors
     vol_version = volume_model_version(cal)
     ef_json = asdict(ef)
@@ -150,7 +158,7 @@ def estimate_site_day(site: Site, day: date, tile, viirs_flares, settings: Setti
         add({
             "site_id": site.site_id, "acquisition_date": day,
             "detection_key": f"s2:{det.peak_row}:{det.peak_col}", "sensor": "sentinel2",
-            "detector": det.detector, "detector_version": f"{det.detector}-v1",
+            "detector": det.detector, "detector_version": detector_version or f"{det.detector}-v1",
             "pixel_row": _clean(det.row), "pixel_col": _clean(det.col), "bbox_px": list(det.bbox),
             "confidence": _clean(det.confidence), "cloud_flag": bool(det.cloud_flag), "saturated": bool(det.saturated),
             **{c: feats.get(c) for c in _FEATURE_COLUMNS}, "features": feats,
