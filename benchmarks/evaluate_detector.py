@@ -1,0 +1,77 @@
+"""YOLO flare detector vs the threshold baseline on the held-out test sites.
+
+    python benchmarks/evaluate_detector.py --weights models/detector/flare-yolo11n.pt \
+        --out benchmarks/results/detector.json
+
+Both detectors run on the same full test tiles (sites disjoint from training) and are scored
+with ``flarewatch.detector_eval`` (match = centres within 2 px, one-to-one), overall and by hard
+case. YOLO's mAP50 / mAP50-95 come from ultralytics' validator on the test chips of the dataset
+(built under ``--dataset`` when missing). No database, no S3, no network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weights", type=Path, default=REPO / "models" / "detector" / "flare-yolo11n.pt")
+    p.add_argument("--runtime", default="torch", choices=["auto", "torch", "onnx", "openvino"])
+    p.add_argument("--dataset", type=Path, default=REPO / ".state" / "training" / "dataset")
+    p.add_argument("--state", type=Path, default=REPO / ".state")
+    p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "detector.json")
+    args = p.parse_args(argv)
+
+    from flarewatch.yolo import offline_environment
+
+    offline_environment(args.state)
+    from flarewatch.detector_eval import ThresholdDetector, evaluate_detectors
+    from flarewatch.training_data import DatasetSpec, build_dataset
+    from flarewatch.yolo import YoloFlareDetector
+
+    t0 = time.time()
+    spec = DatasetSpec()
+    yolo = YoloFlareDetector(args.weights, runtime=args.runtime)
+    res = evaluate_detectors({"yolo": yolo, "threshold": ThresholdDetector()}, spec)
+    res["yolo_runtime"] = yolo.runtime
+    res["weights"] = str(args.weights)
+
+    if not (args.dataset / "data.yaml").exists():
+        build_dataset(args.dataset, spec)
+    from ultralytics import YOLO
+
+    val = YOLO(str(args.weights)).val(data=str(args.dataset / "data.yaml"), split="test", imgsz=spec.chip_px,
+                                      plots=False, verbose=False, device="cpu", workers=0,
+                                      project=str(args.state / "training" / "val"), name="test", exist_ok=True)
+    res["detectors"]["yolo"]["map50"] = float(val.box.map50)
+    res["detectors"]["yolo"]["map50_95"] = float(val.box.map)
+    res["seconds"] = round(time.time() - t0, 1)
+
+    print(f"Held-out test split: {res['n_scenes']} tiles; match: {res['match_rule']}")
+    print(f"{'case':8s} " + " ".join(f"{n + ' ' + m:>15s}" for n in ("yolo", "threshold") for m in ("P", "R", "F1")))
+    for case in res["detectors"]["yolo"]["cases"]:
+        row = []
+        for n in ("yolo", "threshold"):
+            c = res["detectors"][n]["cases"][case]
+            row += [c["precision"], c["recall"], c["f1"]]
+        print(f"{case:8s} " + " ".join(f"{v:15.3f}" for v in row))
+    for n in ("yolo", "threshold"):
+        d = res["detectors"][n]
+        print(f"{n}: small-flare recall {d['small_flare_recall']:.3f}, {1000 * d['seconds_per_tile']:.1f} ms/tile")
+    print(f"yolo mAP50 {res['detectors']['yolo']['map50']:.3f}, mAP50-95 {res['detectors']['yolo']['map50_95']:.3f}"
+          f" (ultralytics val, test chips); runtime {yolo.runtime}; {res['seconds']} s")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(res, indent=2, default=str))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
