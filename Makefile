@@ -13,7 +13,7 @@ export YOLO_CONFIG_DIR := $(CURDIR)/.state/ultralytics
 export YOLO_OFFLINE := 1
 export MPLCONFIGDIR := $(CURDIR)/.state/cache/matplotlib
 
-.PHONY: help venv demo test test-unit up down status psql summary env clean-state evaluate
+.PHONY: help venv demo test test-unit up down status psql summary env clean-state evaluate train-detector
 
 help:
 	@echo "make demo    - install if needed, start the local stack, run the daily pipeline over the demo dates"
@@ -69,3 +69,7 @@ clean-state: down
 
 evaluate: $(STAMP)
 	$(PY) benchmarks/evaluate_baseline.py --days 30 --start 2025-06-01 --out benchmarks/results/baseline.json
+	$(PY) benchmarks/evaluate_detector.py --weights models/detector/flare-yolo11n.pt --out benchmarks/results/detector.json
+
+train-detector: $(STAMP)
+	$(PY) benchmarks/train_detector.py --epochs 35 --out .state/training
