@@ -8,7 +8,9 @@ no-op). One mapped task per site-day tile (the grid shows
 `site day`):
 
 1. reads the Sentinel-2 tile and VIIRS Nightfire CSV from `rawdata`;
-2. detects flares (physics threshold detector: TAI / NHI rules), extracts features
+2. detects flares (the YOLO champion from the model registry, else the shipped
+   `models/detector/flare-yolo11n.pt`; `FLAREWATCH_DETECTOR=threshold` selects the physics
+   TAI / NHI threshold detector), records the detector version on every row, extracts features
    (hot pixels, B12/B11 excess, temperature, SWIR radiative power, matched VIIRS radiant heat);
 3. estimates volume (published VIIRS radiant-heat calibration) and CO2 / CO2e;
 4. upserts `flare_detections` and `flare_emissions` and writes `annotated.png`,
@@ -77,15 +79,19 @@ def flare_process():
     @task(map_index_template="{{ tile_label }}")
     def process(tile: dict) -> dict:
         from flarewatch import db
+        from flarewatch.detectors import production_detector
         from flarewatch.orchestration import db_connection, parse_day, s3_client, settings
         from flarewatch.pipeline import process_site_day
 
         get_current_context()["tile_label"] = f"{tile['site_id']} {tile['acquisition_date']}"
         cfg = settings()
         conn = db_connection(cfg)
+        s3 = s3_client(cfg)
         try:
             site = db.fetch_sites(conn, [tile["site_id"]])[0]
-            result = process_site_day(site, parse_day(tile["acquisition_date"]), s3_client(cfg), conn, cfg)
+            detector, version = production_detector(conn, s3, cfg)
+            result = process_site_day(site, parse_day(tile["acquisition_date"]), s3, conn, cfg,
+                                      detector=detector, detector_version=version)
         finally:
             conn.close()
         return {k: result[k] for k in ("site_id", "acquisition_date", "n_detections", "volume_kscm_d", "co2_t")}

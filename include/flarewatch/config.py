@@ -118,6 +118,7 @@ class Settings:
     raw_bucket: str = "rawdata"
     processed_bucket: str = "processed"
     scene_source: str = "demo"
+    detector_kind: str = "yolo"  # "yolo" (registry champion, else shipped weights) or "threshold"
     sites_file: str | None = None
     detector: ThresholdDetectorConfig = field(default_factory=ThresholdDetectorConfig)
     calibration: VolumeCalibration = field(default_factory=VolumeCalibration)
@@ -127,6 +128,9 @@ class Settings:
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
         env = dict(os.environ if env is None else env)
         cal = VolumeCalibration(method=env.get("FLAREWATCH_VOLUME_METHOD", "linear"))
+        detector_kind = env.get("FLAREWATCH_DETECTOR", "yolo")
+        if detector_kind not in ("yolo", "threshold"):
+            raise ValueError(f"FLAREWATCH_DETECTOR must be 'yolo' or 'threshold', got {detector_kind!r}")
         if cal.method not in ("linear", "power"):
             raise ValueError(f"FLAREWATCH_VOLUME_METHOD must be 'linear' or 'power', got {cal.method!r}")
         ef = EmissionFactors(
@@ -147,6 +151,7 @@ class Settings:
             raw_bucket=env.get("FLAREWATCH_RAW_BUCKET", cls.raw_bucket),
             processed_bucket=env.get("FLAREWATCH_PROCESSED_BUCKET", cls.processed_bucket),
             scene_source=env.get("FLAREWATCH_SCENE_SOURCE", cls.scene_source),
+            detector_kind=detector_kind,
             sites_file=env.get("FLAREWATCH_SITES_FILE") or None,
             calibration=cal,
             emission_factors=ef,

@@ -195,8 +195,13 @@ _FEATURE_COLUMNS = (
 )
 
 
-def process_site_day(site: Site, day: date, s3, conn, settings: Settings) -> dict:
-    """Detect, measure and estimate one site-day; write Postgres rows and ``processed`` objects."""
+def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, detector=None,
+                     detector_version: str | None = None) -> dict:
+    """Detect, measure and estimate one site-day; write Postgres rows and ``processed`` objects.
+
+    ``detector``/``detector_version``: see ``estimate_site_day`` (``detectors.production_detector``
+    picks them for the DAG); None = the threshold detector.
+    """
     from .render import annotated_png, detections_geojson
     from .tiles import decode_tile
     from .viirs import flare_like, parse_vnf_csv
@@ -224,7 +229,8 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings) -> dic
         except ValueError as exc:
             raise ValueError(f"s3://{settings.raw_bucket}/{s2['s3_key']}: {exc}") from exc
 
-    est = estimate_site_day(site, day, tile, viirs_flares, settings)
+    est = estimate_site_day(site, day, tile, viirs_flares, settings, detector=detector,
+                            detector_version=detector_version)
     det_rows, em_rows, props = est.detection_rows, est.emission_rows, est.properties
     keys = storage.processed_keys(day, site.site_id)
     pb = settings.processed_bucket
@@ -237,6 +243,7 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings) -> dic
         "co2_t": round(sum(e["co2_t"] or 0.0 for e in em_rows), 4),
         "co2e_t": round(sum(e["co2e_t"] or 0.0 for e in em_rows), 4),
         "volume_model_version": volume_model_version(settings.calibration),
+        "detector_version": detector_version or "threshold-tai-nhi-v1",
         "sentinel2_scene": s2["s3_key"] if s2 else None,
         "viirs_scene": vi["s3_key"] if vi else None,
         "objects": keys,

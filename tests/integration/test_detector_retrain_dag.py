@@ -13,7 +13,16 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_detector_retrain_registers_and_gates(airflow_env, conn, s3, tmp_path, monkeypatch):
+@pytest.fixture
+def clean_registry(conn):
+    """Leave no detector versions behind: other tests' flare_process would load the champion."""
+    yield
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM model_versions WHERE model_name = 'detector'")
+    conn.commit()
+
+
+def test_detector_retrain_registers_and_gates(airflow_env, conn, s3, tmp_path, monkeypatch, clean_registry):
     from airflow.dag_processing.dagbag import DagBag
 
     monkeypatch.setenv("FLAREWATCH_STATE_DIR", str(tmp_path))

@@ -78,6 +78,12 @@ def test_ingest_process_rollup_end_to_end_and_idempotent(dags, conn, s3):
         consistent = cur.fetchone()[0]
     conn.commit()
     assert consistent == first["flare_emissions"]
+    with conn.cursor() as cur:  # the shipped YOLO detector ran and is recorded on every S2 row
+        cur.execute("SELECT DISTINCT detector, detector_version FROM flare_detections"
+                    " WHERE acquisition_date = %s AND sensor = 'sentinel2'", (DAY,))
+        versions = cur.fetchall()
+    conn.commit()
+    assert versions and all(d == "yolo" and v.startswith("yolo-shipped-") for d, v in versions), versions
     assert any(n > 0 and vol > 0 and co2 > 0 for _, n, vol, co2, _ in daily)
 
     for site in SITES:
