@@ -352,6 +352,9 @@ def cmd_psql(args) -> int:
     dsn = localstack.results_db_dsn(paths)
     psql = None
     try:
+        import warnings
+
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # platformdirs, via pgserver
         import pgserver.postgres_server as ps
 
         cand = Path(ps.POSTGRES_BIN_PATH) / "psql"
