@@ -10,9 +10,9 @@ from pathlib import Path
 
 from . import registry, storage
 from .config import Settings
+from .detectors import SHIPPED_WEIGHTS
 
 MODEL_NAME = "detector"
-SHIPPED_WEIGHTS = Path(__file__).resolve().parents[2] / "models" / "detector" / "flare-yolo11n.pt"
 
 
 def _library_versions() -> dict:
