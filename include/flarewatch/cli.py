@@ -25,6 +25,7 @@ from . import localstack
 
 DEMO_START = date(2025, 6, 1)
 DEMO_DAYS = 7
+PIPELINE_DAGS = ("flare_ingest", "flare_process", "emissions_rollup")
 
 
 def _print(msg: str = "") -> None:
@@ -217,7 +218,7 @@ def _counts(conn, start: date, end: date, since) -> dict:
 
 def _failed_runs(api: AirflowApi, since_iso: str) -> list[str]:
     failed = []
-    for dag_id in ("flare_ingest", "flare_process", "emissions_rollup"):
+    for dag_id in PIPELINE_DAGS:
         res = api.get(f"/api/v2/dags/{dag_id}/dagRuns?state=failed&limit=50&start_date_gte={quote(since_iso)}")
         failed += [f"{dag_id}/{r['dag_run_id']}" for r in res.get("dag_runs", [])]
     return failed
@@ -225,7 +226,7 @@ def _failed_runs(api: AirflowApi, since_iso: str) -> list[str]:
 
 def _active_runs(api: AirflowApi) -> int:
     n = 0
-    for dag_id in ("flare_ingest", "flare_process", "emissions_rollup"):
+    for dag_id in PIPELINE_DAGS:
         for state in ("queued", "running"):
             n += api.get(f"/api/v2/dags/{dag_id}/dagRuns?state={state}&limit=1").get("total_entries", 0)
     return n
@@ -254,7 +255,7 @@ def cmd_demo(args) -> int:
     paths = localstack.StackPaths.default()
     _print("FlareWatch demo: the daily flare pipeline on the embedded local stack\n")
     _print("[1/4] Starting the local stack (S3 server, PostgreSQL, Airflow 3):")
-    localstack.up(paths, log=_print)
+    endpoints = localstack.up(paths, log=_print)
     api = _api(paths)
 
     start, n_days = args.start, args.days
@@ -266,13 +267,13 @@ def cmd_demo(args) -> int:
             dags = {d["dag_id"]: d for d in api.get("/api/v2/dags?limit=100")["dags"]}
         except RuntimeError:
             dags = {}
-        if {"flare_ingest", "flare_process", "emissions_rollup"} <= set(dags):
+        if set(PIPELINE_DAGS) <= set(dags):
             break
         if time.time() > deadline:
             _print(f"DAGs not parsed after 180 s; see {paths.logs}/dag-processor.log")
             return 1
         time.sleep(2)
-    for dag_id in ("flare_ingest", "flare_process", "emissions_rollup"):
+    for dag_id in PIPELINE_DAGS:
         if dags[dag_id].get("is_paused"):
             api.patch(f"/api/v2/dags/{dag_id}", {"is_paused": False})
     _print("  flare_ingest, flare_process, emissions_rollup are parsed and unpaused")
@@ -280,36 +281,36 @@ def cmd_demo(args) -> int:
     # flare_ingest runs at 06:00 UTC for the previous day: acquisition day D is the run of D+1.
     since = datetime.now(timezone.utc).isoformat()
     conn = db.connect(localstack.results_db_dsn(paths))
-    with conn.cursor() as cur:
-        cur.execute("SELECT now()")
-        db_since = cur.fetchone()[0]
-    conn.commit()
-    _print(f"\n[3/4] Backfilling flare_ingest for acquisition dates {start} .. {end} ({n_days} days) "
-           f"under the Airflow scheduler;\n      each ingest run triggers flare_process, which triggers emissions_rollup.")
-    running = [b for b in api.get("/api/v2/backfills?dag_id=flare_ingest&limit=100").get("backfills", [])
-               if b.get("completed_at") is None]
-    if running:  # e.g. a previous `make demo` was interrupted: wait for that one instead
-        backfill = running[0]
-        _print(f"  backfill {backfill['id']} is still running from an earlier start; waiting for it")
-    else:
-        backfill = _create_backfill(api, start, end)
-    _print(f"  backfill {backfill['id']}; UI: {api.base}/dags/flare_ingest")
-
-    expected = None
-    last = ""
-    idle = 0
-    deadline = time.time() + args.timeout
     try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT now()")
+            db_since = cur.fetchone()[0]  # progress counts rows written after this, on the DB's clock
+        conn.commit()
+        _print(f"\n[3/4] Backfilling flare_ingest for acquisition dates {start} .. {end} ({n_days} days) "
+               f"under the Airflow scheduler;\n      each ingest run triggers flare_process, which triggers "
+               f"emissions_rollup.")
+        running = [b for b in api.get("/api/v2/backfills?dag_id=flare_ingest&limit=100").get("backfills", [])
+                   if b.get("completed_at") is None]
+        if running:  # e.g. a previous `make demo` was interrupted: wait for that one instead
+            backfill = running[0]
+            _print(f"  backfill {backfill['id']} is still running from an earlier start; waiting for it")
+        else:
+            backfill = _create_backfill(api, start, end)
+        _print(f"  backfill {backfill['id']}; UI: {api.base}/dags/flare_ingest")
+
+        last = ""
+        idle = 0
+        deadline = time.time() + args.timeout
         while True:
             c = _counts(conn, start, end, db_since)
             expected = c["sites"] * n_days
             bf = api.get(f"/api/v2/backfills/{backfill['id']}")
             active = _active_runs(api)
-            line = (f"  [{time.time() - t0:5.0f}s] ingested {c['ingested']}/{expected} site-days | processed "
-                    f"{c['processed']}/{expected} | rolled up {c['rolled_up']}/{expected} | active runs {active}")
-            if line.split("]", 1)[1] != last:
-                _print(line)
-                last = line.split("]", 1)[1]
+            progress = (f"ingested {c['ingested']}/{expected} site-days | processed {c['processed']}/{expected}"
+                        f" | rolled up {c['rolled_up']}/{expected} | active runs {active}")
+            if progress != last:
+                _print(f"  [{time.time() - t0:5.0f}s] {progress}")
+                last = progress
             failed = _failed_runs(api, since)
             if failed:
                 _print(f"\nFAILED runs: {failed}\nOpen {api.base} (grid view, task logs) to see why.")
@@ -339,8 +340,7 @@ Where to look next:
   Airflow UI   {api.base}   login: admin / {pw}
   SQL          make psql    (e.g. echo 'SELECT * FROM v_site_summary' | make psql)
   Objects      s3://processed/tiles/date=<day>/site=<site>/annotated.png  (S3 API at
-               {json.loads(localstack.stack_env(paths)['AIRFLOW_CONN_FLAREWATCH_S3'])['extra']['endpoint_url']},
-               files under {paths.s3})
+               {endpoints['s3']}, files under {paths.s3})
   Stop         make down""")
     return 0
 
