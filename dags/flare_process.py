@@ -55,20 +55,12 @@ def flare_process():
         try:
             if params.get("acquisition_date"):  # manual (re)processing of one day
                 day = parse_day(params["acquisition_date"])
-                with conn.cursor() as cur:
-                    cur.execute("SELECT DISTINCT site_id FROM scenes WHERE acquisition_date = %s ORDER BY 1", (day,))
-                    site_days = {(r[0], day) for r in cur.fetchall()}
-                conn.commit()
+                site_days = set(db.scene_site_days(conn, [day]))
                 if not site_days:
                     raise ValueError(f"no scenes ingested for {day}; run flare_ingest for that date first")
             else:
                 # the days of the triggering events, plus anything ingested and not yet processed
-                days = set(days_from_events(ctx, RAW_SCENES))
-                with conn.cursor() as cur:
-                    cur.execute("SELECT DISTINCT site_id, acquisition_date FROM scenes"
-                                " WHERE acquisition_date = ANY(%s)", (sorted(days),))
-                    site_days = {(s, d) for s, d in cur.fetchall()}
-                conn.commit()
+                site_days = set(db.scene_site_days(conn, days_from_events(ctx, RAW_SCENES)))
                 site_days |= set(db.pending_site_days(conn))
         finally:
             conn.close()

@@ -124,7 +124,8 @@ def fetch_sites(conn, site_ids: Sequence[str] | None = None) -> list[Site]:
         unknown = sorted(set(site_ids) - known)
         if unknown:
             raise ValueError(f"unknown or inactive site_id(s): {unknown}; known: {sorted(known)}")
-        sites = [s for s in sites if s.site_id in set(site_ids)]
+        wanted = set(site_ids)
+        sites = [s for s in sites if s.site_id in wanted]
     return sites
 
 
@@ -221,6 +222,19 @@ def replace_site_day_results(
             " WHERE site_id = %s AND acquisition_date = %s AND sensor = ANY(%s)",
             (site_id, day, list(scene_sensors)),
         )
+
+
+def scene_site_days(conn, days: Iterable[date]) -> list[tuple[str, date]]:
+    """(site_id, day) pairs with at least one recorded scene on one of ``days``."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT DISTINCT site_id, acquisition_date FROM scenes WHERE acquisition_date = ANY(%s)"
+            " ORDER BY acquisition_date, site_id",
+            (sorted(set(days)),),
+        )
+        rows = [(r[0], r[1]) for r in cur.fetchall()]
+    conn.commit()
+    return rows
 
 
 def pending_site_days(conn) -> list[tuple[str, date]]:

@@ -116,3 +116,11 @@ def test_pending_and_stale_work_is_found_from_state(conn):
         cur.execute("SELECT n_flares, volume_kscm FROM emissions_daily WHERE site_id=%s AND day=%s", (site, day))
         assert cur.fetchall() == [(0, 0.0)]  # a site-day with no flares is a zero, not a gap
     conn.commit()
+
+
+def test_scene_site_days_lists_the_sites_with_scenes_on_those_days(conn):
+    day = date(2024, 4, 9)
+    db.upsert_scene(conn, {"site_id": "ebocha", "acquisition_date": day, "sensor": "viirs", "source": "test",
+                           "status": "no_data"})
+    assert db.scene_site_days(conn, [day]) == [("ebocha", day)]
+    assert db.scene_site_days(conn, []) == []
