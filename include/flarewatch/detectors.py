@@ -28,7 +28,7 @@ def production_detector(conn, s3, settings: Settings):
     """
     if settings.detector_kind == "threshold":
         return None, "threshold-tai-nhi-v1"
-    champ = registry.champion(conn, "detector") if _has_registry(conn) else None
+    champ = registry.champion(conn, "detector")
     if champ is not None:
         path = _state_dir() / "models" / "detector" / f"v{champ['version']}" / "best.pt"
         if not path.exists():
@@ -47,10 +47,3 @@ def production_detector(conn, s3, settings: Settings):
     offline_environment(_state_dir())
     return YoloFlareDetector(path, runtime="auto"), version
 
-
-def _has_registry(conn) -> bool:
-    with conn.cursor() as cur:
-        cur.execute("SELECT to_regclass('model_versions') IS NOT NULL")
-        ok = cur.fetchone()[0]
-    conn.commit()
-    return bool(ok)

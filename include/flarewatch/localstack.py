@@ -387,5 +387,6 @@ def status(paths: StackPaths | None = None) -> dict[str, int | None]:
     paths = paths or StackPaths.default()
     out = {c: running_pid(paths, c) for c in (*AIRFLOW_COMPONENTS, "s3")}
     pm = paths.pg / "postmaster.pid"
-    out["postgres"] = int(pm.read_text().split()[0]) if pm.exists() and _alive(int(pm.read_text().split()[0])) else None
+    pg_pid = int(pm.read_text().split()[0]) if pm.exists() else None
+    out["postgres"] = pg_pid if pg_pid and _alive(pg_pid) else None
     return out
