@@ -1,12 +1,24 @@
 """Which flare detector processing uses: the registry's YOLO champion, the shipped YOLO weights, or
-the physics threshold detector (``FLAREWATCH_DETECTOR=threshold``, or when no weights exist)."""
+the physics threshold detector (``FLAREWATCH_DETECTOR=threshold``, or when no weights exist).
+
+Deployed runtime. ``production_detector`` runs the chosen weights with the fastest CPU runtime:
+the first task that loads a model version exports it to OpenVINO (and ONNX) into the state folder
+(``$FLAREWATCH_STATE_DIR/models/detector/<version>/``), under a file lock so parallel mapped tasks
+export it once; later tasks load the export directly. ``FLAREWATCH_DETECTOR_RUNTIME`` forces
+``torch``/``onnx``/``openvino`` (default ``auto``: OpenVINO > ONNX Runtime > PyTorch, PyTorch on a
+GPU). If an export fails, the task logs why and runs PyTorch: detections are identical within
+tolerance across runtimes (tests/unit/test_detector_runtimes.py), only slower.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import registry, storage
@@ -14,36 +26,112 @@ from .config import Settings
 
 log = logging.getLogger(__name__)
 SHIPPED_WEIGHTS = Path(__file__).resolve().parents[2] / "models" / "detector" / "flare-yolo11n.pt"
+EXPORT_FORMATS = ("openvino", "onnx")
+MODEL_FILE = "best.pt"
 
 
-def _state_dir() -> Path:
+def state_dir() -> Path:
     return Path(os.environ.get("FLAREWATCH_STATE_DIR") or Path(tempfile.gettempdir()) / "flarewatch")
+
+
+_state_dir = state_dir  # backwards-compatible alias
+
+
+@contextmanager
+def _file_lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _exported(model_dir: Path, fmt: str) -> bool:
+    stem = Path(MODEL_FILE).stem
+    if fmt == "onnx":
+        return (model_dir / f"{stem}.onnx").exists()
+    return (model_dir / f"{stem}_openvino_model" / f"{stem}.xml").exists()
+
+
+def deployable_weights(fetch, model_dir: Path, formats=EXPORT_FORMATS, imgsz: int = 160) -> Path:
+    """``model_dir/best.pt`` with its runtime exports next to it (what ``YoloFlareDetector`` looks for).
+
+    ``fetch(dest: Path)`` writes the weights to ``dest`` when they are not cached yet. Exports are
+    made once per model directory under an exclusive file lock; a failed export is logged and
+    skipped (the detector then falls back to the next runtime). Returns the .pt path.
+    """
+    model_dir = Path(model_dir)
+    weights = model_dir / MODEL_FILE
+    missing = lambda: [f for f in formats if not _exported(model_dir, f)]  # noqa: E731
+    if weights.exists() and not missing():
+        return weights
+    with _file_lock(model_dir.parent / f".{model_dir.name}.lock"):
+        if not weights.exists():
+            model_dir.mkdir(parents=True, exist_ok=True)
+            tmp = model_dir / f".{MODEL_FILE}.part"
+            fetch(tmp)
+            tmp.replace(weights)
+        todo = missing()
+        if todo:
+            from .yolo import export, offline_environment
+
+            offline_environment(state_dir())
+            for fmt in todo:
+                try:
+                    export(weights, formats=(fmt,), imgsz=imgsz)
+                    log.info("exported %s to %s", weights, fmt)
+                except Exception as exc:  # export is an optimisation: fall back to the next runtime
+                    log.warning("could not export %s to %s (%s: %s); using another runtime",
+                                weights, fmt, type(exc).__name__, exc)
+                    if fmt == "openvino":  # a half-written export must not be picked up later
+                        shutil.rmtree(model_dir / f"{weights.stem}_openvino_model", ignore_errors=True)
+    return weights
+
+
+def _sha8(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:8]
+
+
+def production_weights(conn, s3, settings: Settings) -> tuple[Path | None, str]:
+    """(local .pt path with exports, detector_version) of the champion, else the shipped weights.
+
+    (None, "threshold-tai-nhi-v1") when the threshold detector is configured or no weights exist.
+    """
+    if settings.detector_kind == "threshold":
+        return None, "threshold-tai-nhi-v1"
+    root = state_dir() / "models" / "detector"
+    champ = registry.champion(conn, "detector")
+    formats = EXPORT_FORMATS if settings.detector_runtime in ("auto", "onnx", "openvino") else ()
+    if champ is not None:
+        key = registry.s3_prefix("detector", champ["version"]) + MODEL_FILE
+
+        def fetch(dest: Path) -> None:
+            dest.write_bytes(storage.get_bytes(s3, settings.processed_bucket, key))
+
+        version = f"yolo-v{champ['version']}"
+        return deployable_weights(fetch, root / f"v{champ['version']}", formats), version
+    if SHIPPED_WEIGHTS.exists():
+        version = "yolo-shipped-" + _sha8(SHIPPED_WEIGHTS)
+        return deployable_weights(lambda dest: shutil.copyfile(SHIPPED_WEIGHTS, dest),
+                                  root / version, formats), version
+    log.warning("no YOLO weights (registry champion or %s): using the threshold detector", SHIPPED_WEIGHTS)
+    return None, "threshold-tai-nhi-v1"
 
 
 def production_detector(conn, s3, settings: Settings):
     """(detector or None for the threshold detector, detector_version) for ``flare_process``.
 
-    The YOLO champion's weights are cached under the state folder by version, so a retried task
-    does not download them again.
+    The champion's weights and their exports are cached under the state folder by version, so a
+    retried or later task neither downloads nor exports them again.
     """
-    if settings.detector_kind == "threshold":
-        return None, "threshold-tai-nhi-v1"
-    champ = registry.champion(conn, "detector")
-    if champ is not None:
-        path = _state_dir() / "models" / "detector" / f"v{champ['version']}" / "best.pt"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(storage.get_bytes(s3, settings.processed_bucket,
-                                               registry.s3_prefix("detector", champ["version"]) + "best.pt"))
-        version = f"yolo-v{champ['version']}"
-    elif SHIPPED_WEIGHTS.exists():
-        path = SHIPPED_WEIGHTS
-        version = "yolo-shipped-" + hashlib.sha256(path.read_bytes()).hexdigest()[:8]
-    else:
-        log.warning("no YOLO weights (registry champion or %s): using the threshold detector", SHIPPED_WEIGHTS)
-        return None, "threshold-tai-nhi-v1"
+    weights, version = production_weights(conn, s3, settings)
+    if weights is None:
+        return None, version
     from .yolo import YoloFlareDetector, offline_environment
 
-    offline_environment(_state_dir())
-    return YoloFlareDetector(path, runtime="auto"), version
-
+    offline_environment(state_dir())
+    det = YoloFlareDetector(weights, runtime=settings.detector_runtime)
+    log.info("detector %s on %s (%s)", version, det.runtime, det.model_path)
+    return det, version
