@@ -119,6 +119,7 @@ class Settings:
     processed_bucket: str = "processed"
     scene_source: str = "demo"
     detector_kind: str = "yolo"  # "yolo" (registry champion, else shipped weights) or "threshold"
+    detector_runtime: str = "auto"  # YOLO runtime: auto (OpenVINO > ONNX Runtime > PyTorch), torch, onnx, openvino
     sites_file: str | None = None
     detector: ThresholdDetectorConfig = field(default_factory=ThresholdDetectorConfig)
     calibration: VolumeCalibration = field(default_factory=VolumeCalibration)
@@ -131,6 +132,10 @@ class Settings:
         detector_kind = env.get("FLAREWATCH_DETECTOR", "yolo")
         if detector_kind not in ("yolo", "threshold"):
             raise ValueError(f"FLAREWATCH_DETECTOR must be 'yolo' or 'threshold', got {detector_kind!r}")
+        detector_runtime = env.get("FLAREWATCH_DETECTOR_RUNTIME", "auto")
+        if detector_runtime not in ("auto", "torch", "onnx", "openvino"):
+            raise ValueError("FLAREWATCH_DETECTOR_RUNTIME must be one of auto, torch, onnx, openvino, "
+                             f"got {detector_runtime!r}")
         if cal.method not in ("linear", "power"):
             raise ValueError(f"FLAREWATCH_VOLUME_METHOD must be 'linear' or 'power', got {cal.method!r}")
         ef = EmissionFactors(
@@ -152,6 +157,7 @@ class Settings:
             processed_bucket=env.get("FLAREWATCH_PROCESSED_BUCKET", cls.processed_bucket),
             scene_source=env.get("FLAREWATCH_SCENE_SOURCE", cls.scene_source),
             detector_kind=detector_kind,
+            detector_runtime=detector_runtime,
             sites_file=env.get("FLAREWATCH_SITES_FILE") or None,
             calibration=cal,
             emission_factors=ef,
