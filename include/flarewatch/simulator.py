@@ -434,6 +434,35 @@ def site_flares(site: Site) -> list[FlareStack]:
     return list(_site_flares_cached(site))
 
 
+def _stack_day_states(site: Site, day: date) -> list[tuple[FlareStack, bool, float, float]]:
+    """Each stack's state on ``day``: (stack, lit, flow thousand m3/day, flame temperature K).
+
+    The only place the ``day-flares`` random stream is drawn: ``simulate_scene`` and
+    ``site_day_flows`` both call it, so the scene and the metered truth cannot diverge.
+    """
+    rng = _rng("day-flares", site.site_id, day.isoformat())
+    states = []
+    for st in _site_flares_cached(site):
+        u_act, flow_mult, dt = rng.random(), rng.lognormal(0.0, 0.3), rng.normal(0.0, 25.0)
+        active = bool(u_act < st.activity_probability)
+        temp = float(np.clip(st.temperature_k + dt, 1500.0, 2100.0))
+        flow = float(st.base_flow_kscm_d * flow_mult) if active else 0.0
+        states.append((st, active, flow, temp))
+    return states
+
+
+def site_day_flows(site: Site, day: date) -> dict[str, float]:
+    """True flared volume of each of the site's stacks on ``day``, thousand standard m3/day.
+
+    ``{flare_id: flow}`` with 0.0 for an unlit stack: exactly the flows ``simulate_scene`` uses
+    for that site and day (its truth stores them rounded to 4 decimals), without simulating the
+    tile. A ``datetime`` is reduced to its date.
+    """
+    if isinstance(day, datetime):
+        day = day.date()
+    return {st.flare_id: flow for st, _active, flow, _temp in _stack_day_states(site, day)}
+
+
 def radiant_heat_from_flow(flow_kscm_d, efficiency_factor=1.0):
     """Simulator truth: radiant heat (MW) of a flare burning ``flow_kscm_d`` thousand m3/day.
 
@@ -748,16 +777,10 @@ def simulate_scene(site: Site, day: date, *, size_px: int | None = None) -> Simu
     # 5. hot sources: flares and fire fronts ----------------------------------------------------
     hot = np.zeros_like(rho)
     occl = np.zeros(shape)
-    rng = _rng("day-flares", sid, iso)
     inv = ~static.transform
     flares: list[FlareTruth] = []
-    stacks = _site_flares_cached(site)
-    for st in stacks:
-        u_act, flow_mult, dt = rng.random(), rng.lognormal(0.0, 0.3), rng.normal(0.0, 25.0)
-        active = bool(u_act < st.activity_probability)
-        temp = float(np.clip(st.temperature_k + dt, 1500.0, 2100.0))
+    for st, active, flow, temp in _stack_day_states(site, day):
         col, row = _apply(inv, st.x_m, st.y_m)
-        flow = float(st.base_flow_kscm_d * flow_mult) if active else 0.0
         rh = float(radiant_heat_from_flow(flow, st.efficiency_factor)) if active else 0.0
         area = rh * 1e6 / (STEFAN_BOLTZMANN * temp**4) if active else 0.0
         if active:
