@@ -8,6 +8,14 @@ rawdata bucket::
     sentinel2/source=<src>/date=<YYYY-MM-DD>/site=<site_id>/B8A_B11_B12.tif
     viirs/source=<src>/date=<YYYY-MM-DD>/site=<site_id>/nightfire.csv
     truth/source=<src>/date=<YYYY-MM-DD>/site=<site_id>/truth.json      (demo source only)
+    raw/source=<src>/collection=<col>/baseline=<pb>/date=<YYYY-MM-DD>/site=<site_id>/<name>
+    raw/source=<src>/collection=<col>/baseline=<pb>/date=<YYYY-MM-DD>/<name>   (shared by all sites)
+
+``raw/...`` holds what a real provider answered, byte for byte (STAC items, COG windows, FIRMS
+CSV, VNF nightly files), keyed by provider, collection (e.g. ``sentinel-2-c1-l2a``,
+``VIIRS_NOAA20_NRT``, ``VNF_npp``) and processing baseline (e.g. ``05.11``, ``2.0NRT``, ``v30``;
+``na`` when unknown), so processing can be re-run without downloading again. ``sentinel2/`` and
+``viirs/`` hold the normalized tile and VNF-schema CSV processing reads, whatever the provider.
 
 processed bucket::
 
@@ -38,6 +46,40 @@ def raw_truth_key(source: str, day: date, site_id: str) -> str:
     return f"truth/{_part(source, day, site_id)}/truth.json"
 
 
+def _slug(value: str | None, what: str) -> str:
+    """A key component: no '/', no '..', never empty (``na`` when unknown)."""
+    text = str(value or "").strip()
+    if not text:
+        return "na"
+    text = text.replace("/", "_").replace("\\", "_")
+    if text in (".", ".."):
+        raise ValueError(f"{what} {value!r} cannot be a key component")
+    return text
+
+
+def raw_object_prefix(source: str, collection: str | None, baseline: str | None, day: date,
+                      site_id: str | None = None) -> str:
+    """``raw/source=../collection=../baseline=../date=..[/site=..]/`` (``site_id`` None: shared)."""
+    p = (f"raw/source={_slug(source, 'source')}/collection={_slug(collection, 'collection')}"
+         f"/baseline={_slug(baseline, 'baseline')}/date={day.isoformat()}/")
+    if site_id is not None:
+        p += f"site={_slug(site_id, 'site_id')}/"
+    return p
+
+
+def raw_object_key(source: str, collection: str | None, baseline: str | None, day: date,
+                   site_id: str | None, name: str) -> str:
+    """Key of one provider response stored unchanged (see the module docstring).
+
+    ``day``: the acquisition date (per-site objects) or the provider's file date (shared objects,
+    ``site_id`` None, e.g. one VNF nightly file used by every site). ``name`` may contain '/'.
+    """
+    parts = [p for p in str(name).split("/") if p]
+    if not parts or any(p in (".", "..") for p in parts):
+        raise ValueError(f"bad raw object name {name!r}")
+    return raw_object_prefix(source, collection, baseline, day, site_id) + "/".join(parts)
+
+
 def processed_prefix(day: date, site_id: str) -> str:
     return f"tiles/{_part(None, day, site_id)}/"
 
@@ -56,6 +98,32 @@ def get_bytes(s3, bucket: str, key: str) -> bytes:
         return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except s3.exceptions.NoSuchKey as exc:
         raise FileNotFoundError(f"s3://{bucket}/{key} does not exist") from exc
+
+
+class RawStore:
+    """The ``rawdata`` bucket seen by the sources: a read-through cache of provider responses.
+
+    ``get`` returns None when the key does not exist. Sources use it to share one download
+    between sites (a VNF nightly file) and across reruns.
+    """
+
+    def __init__(self, s3, bucket: str):
+        self.s3 = s3
+        self.bucket = bucket
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except self.s3.exceptions.NoSuchKey:
+            return None
+        except Exception as exc:  # some S3 servers answer a plain 404 ClientError
+            code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        put_bytes(self.s3, self.bucket, key, data, content_type)
 
 
 def ensure_buckets(s3, buckets) -> None:
