@@ -13,7 +13,7 @@ export YOLO_CONFIG_DIR := $(CURDIR)/.state/ultralytics
 export YOLO_OFFLINE := 1
 export MPLCONFIGDIR := $(CURDIR)/.state/cache/matplotlib
 
-.PHONY: help venv demo test test-unit up down status psql summary env clean-state evaluate train-detector
+.PHONY: help venv demo test test-unit up down status psql summary env clean-state evaluate bench train-detector
 
 help:
 	@echo "make demo    - install if needed, start the local stack, run the daily pipeline over the demo dates"
@@ -21,7 +21,8 @@ help:
 	@echo "make up/down - start/stop the local stack (S3 server, PostgreSQL, Airflow)"
 	@echo "make psql    - psql on the results database (reads SQL from stdin when piped)"
 	@echo "make status  - which local-stack processes are running"
-	@echo "make evaluate - score the physics baselines against the simulator ground truth (JSON in benchmarks/results)"
+	@echo "make evaluate - YOLO vs threshold detector, learned regressor vs calibrations, on held-out data (one JSON)"
+	@echo "make bench   - detector chips/s per runtime (PyTorch, ONNX Runtime, OpenVINO) and per-tile task tiles/s"
 
 venv: $(STAMP)
 
@@ -67,9 +68,16 @@ test-unit: $(STAMP)
 clean-state: down
 	rm -rf .state
 
+EVALUATION_JSON := benchmarks/results/evaluation.json
+
 evaluate: $(STAMP)
-	$(PY) benchmarks/evaluate_baseline.py --days 30 --start 2025-06-01 --out benchmarks/results/baseline.json
-	$(PY) benchmarks/evaluate_detector.py --weights models/detector/flare-yolo11n.pt --out benchmarks/results/detector.json
+	@rm -f $(EVALUATION_JSON)
+	$(PY) benchmarks/evaluate_baseline.py --days 30 --start 2025-06-01 --no-site-days --out $(EVALUATION_JSON) --key baseline
+	$(PY) benchmarks/evaluate_detector.py --weights models/detector/flare-yolo11n.pt --out $(EVALUATION_JSON) --key detector
+	@echo "all figures: $(EVALUATION_JSON)"
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_inference.py --out benchmarks/results/bench.json
 
 train-detector: $(STAMP)
 	$(PY) benchmarks/train_detector.py --epochs 35 --out .state/training

@@ -13,7 +13,6 @@ Volumes are thousand m3/day (kscm/d).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -83,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/baseline.json"), help="JSON output path")
     ap.add_argument("--sites-file", default=None, help="sites CSV (default: the packaged demo sites)")
     ap.add_argument("--site", action="append", default=None, help="only this site id (repeatable)")
+    ap.add_argument("--key", default=None, help="write the results under this key of the JSON at --out (other keys kept)")
     ap.add_argument("--no-site-days", action="store_true", help="leave per site-day records out of the JSON")
     args = ap.parse_args(argv)
     if args.days < 1:
@@ -103,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print(report(result))
     print(f"\n{len(sites)} sites x {len(days)} days from {days[0]} in {elapsed:.1f} s")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(_json_safe(result), indent=1, default=str) + "\n")
+    from _results import merge_into
+
+    merge_into(args.out, args.key, _json_safe(result))
     print(f"wrote {args.out}")
     return 0
 

@@ -12,7 +12,6 @@ case. YOLO's mAP50 / mAP50-95 come from ultralytics' validator on the test chips
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ def main(argv=None) -> int:
     p.add_argument("--dataset", type=Path, default=REPO / ".state" / "training" / "dataset")
     p.add_argument("--state", type=Path, default=REPO / ".state")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "detector.json")
+    p.add_argument("--key", default=None, help="write the results under this key of the JSON at --out (other keys kept)")
     args = p.parse_args(argv)
 
     from flarewatch.yolo import offline_environment
@@ -67,8 +67,9 @@ def main(argv=None) -> int:
         print(f"{n}: small-flare recall {d['small_flare_recall']:.3f}, {1000 * d['seconds_per_tile']:.1f} ms/tile")
     print(f"yolo mAP50 {res['detectors']['yolo']['map50']:.3f}, mAP50-95 {res['detectors']['yolo']['map50_95']:.3f}"
           f" (ultralytics val, test chips); runtime {yolo.runtime}; {res['seconds']} s")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=2, default=str))
+    from _results import merge_into
+
+    merge_into(args.out, args.key, res)
     print(f"wrote {args.out}")
     return 0
 

@@ -1,0 +1,288 @@
+"""Detector inference benchmark: model throughput per runtime, and the per-tile task end to end.
+
+    python benchmarks/bench_inference.py --out benchmarks/results/bench.json     (make bench)
+
+1. Model throughput: chips/s of the production detector on 160 px chips (the representation of
+   simulated demo tiles), for PyTorch eager, ONNX Runtime and OpenVINO, batch 16 as in
+   production, after a warm-up; the median of ``--repeats`` timed passes over ``--chips`` chips.
+2. End to end: tiles/s of ``pipeline.process_site_day`` -- the per-tile task of ``flare_process``
+   (read the tile and VIIRS file from S3, decode, detect with the deployed runtime, features,
+   volume and CO2, write the annotated PNG / GeoJSON / result JSON to S3 and the rows to
+   Postgres) -- over ``--tiles`` demo site-days ingested beforehand (not timed), model loaded once.
+   It runs against a real S3 API server (rclone) and a real PostgreSQL (pgserver, or
+   ``FLAREWATCH_TEST_DB_URL``) started in a temp dir, like the tests. Per-stage wall times (S3 reads,
+   decode, detection, estimate, render, S3 writes, DB) come from a second, instrumented pass.
+Targets (issue 3): deployed runtime >= 3x PyTorch eager chips/s; end-to-end >= 70 % of the pure
+model throughput in tiles/s (model tiles/s = deployed chips/s / chips per tile).
+Nothing else should run on the machine while it measures: it has 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def demo_chips(n: int, chip_px: int) -> tuple[list, float]:
+    """``n`` detector chips cut from simulated demo tiles, and the chips per tile."""
+    import numpy as np
+    from flarewatch.representation import chip_windows, detector_image
+    from flarewatch.simulator import simulate_scene
+    from flarewatch.sites import load_sites
+
+    chips, per_tile = [], []
+    day = date(2025, 6, 1)
+    sites = load_sites()
+    while len(chips) < n:
+        for site in sites:
+            img = detector_image(simulate_scene(site, day).tile)
+            wins = chip_windows(img.shape[0], img.shape[1], chip_px, 32)
+            per_tile.append(len(wins))
+            for r, c in wins:
+                chip = img[r:r + chip_px, c:c + chip_px]
+                if chip.shape[:2] != (chip_px, chip_px):
+                    chip = np.pad(chip, ((0, chip_px - chip.shape[0]), (0, chip_px - chip.shape[1]), (0, 0)))
+                chips.append(chip)
+        day += timedelta(days=1)
+    return chips[:n], statistics.mean(per_tile)
+
+
+def bench_runtime(weights: Path, runtime: str, chips: list, repeats: int) -> dict:
+    from flarewatch.yolo import YoloFlareDetector
+
+    det = YoloFlareDetector(weights, runtime=runtime)
+    det.predict_chips(chips[:det.batch])  # warm-up (graph compilation, allocations)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        det.predict_chips(chips)
+        times.append(time.perf_counter() - t)
+    med = statistics.median(times)
+    return {"runtime": det.runtime, "model": str(det.model_path.name), "chips": len(chips), "batch": det.batch,
+            "seconds_median": round(med, 4), "chips_per_s": round(len(chips) / med, 1),
+            "ms_per_chip": round(1000 * med / len(chips), 3)}
+
+
+class _Servers:
+    """A throwaway rclone S3 server and PostgreSQL database."""
+
+    def __init__(self):
+        self.tmp = Path(tempfile.mkdtemp(prefix="flarewatch-bench-"))
+        self.procs, self.pg, self.admin, self.dbname = [], None, None, None
+
+    def __enter__(self):
+        import boto3
+        import psycopg2
+        from flarewatch import db
+        from flarewatch.localstack import rclone_binary
+        from flarewatch.sites import load_sites
+        from flarewatch.storage import ensure_buckets
+        from psycopg2.extensions import make_dsn, parse_dsn
+
+        port = _free_port()
+        (self.tmp / "s3").mkdir()
+        self.procs.append(subprocess.Popen(
+            [rclone_binary(), "serve", "s3", "--addr", f"127.0.0.1:{port}", "--auth-key", "bench,bench-secret",
+             "--config", "/dev/null", str(self.tmp / "s3")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.time() + 15
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+            if time.time() > deadline:
+                raise RuntimeError("rclone serve s3 did not start")
+            time.sleep(0.1)
+        self.s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id="bench",
+                               aws_secret_access_key="bench-secret", region_name="us-east-1")
+        ensure_buckets(self.s3, ["rawdata", "processed"])
+
+        server_dsn = os.environ.get("FLAREWATCH_TEST_DB_URL")
+        if not server_dsn:
+            import warnings
+
+            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+            import pgserver
+
+            self.pg = pgserver.get_server(self.tmp / "pg", cleanup_mode="delete")
+            server_dsn = f"postgresql://postgres@/postgres?host={self.tmp / 'pg'}"
+        self.dbname = f"fw_bench_{uuid.uuid4().hex[:8]}"
+        self.admin = psycopg2.connect(server_dsn)
+        self.admin.autocommit = True
+        with self.admin.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{self.dbname}"')
+        self.conn = db.connect(make_dsn(**{**parse_dsn(server_dsn), "dbname": self.dbname}))
+        db.migrate(self.conn)
+        db.upsert_sites(self.conn, load_sites())
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self.conn.close()
+            with self.admin.cursor() as cur:
+                cur.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
+            self.admin.close()
+        finally:
+            for p in self.procs:
+                p.terminate()
+                p.wait(10)
+            if self.pg is not None:
+                self.pg.cleanup()
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# process_site_day's callees, timed in place (module attributes wrapped for one pass)
+_STAGES = {
+    "db_read_scenes": ("flarewatch.db", "fetch_scenes"),
+    "s3_read (2 objects, concurrent)": ("flarewatch.storage", "get_bytes"),
+    "decode_tile": ("flarewatch.tiles", "decode_tile"),
+    "viirs_parse": ("flarewatch.viirs", "parse_vnf_csv"),
+    "estimate (detect + features + volume + CO2)": ("flarewatch.pipeline", "estimate_site_day"),
+    "  of which detect": (None, "detect"),
+    "render_png": ("flarewatch.render", "annotated_png"),
+    "s3_write (3 objects, concurrent)": ("flarewatch.storage", "put_bytes"),
+    "db_write": ("flarewatch.db", "replace_site_day_results"),
+}
+
+
+class _StageTimer:
+    """Wraps the stage functions so each call adds its wall time to ``totals`` (thread-safe enough:
+    one writer per stage at a time except the concurrent S3 calls, whose times are summed)."""
+
+    def __init__(self, detector):
+        import importlib
+
+        self.totals = {k: 0.0 for k in _STAGES}
+        self._undo = []
+        for stage, (mod, fn) in _STAGES.items():
+            target = importlib.import_module(mod) if mod else detector
+            orig = getattr(target, fn)
+            setattr(target, fn, self._wrap(stage, orig))
+            self._undo.append((target, fn, orig, mod is None))
+
+    def _wrap(self, stage, fn):
+        def timed(*a, **kw):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                self.totals[stage] += time.perf_counter() - t
+        return timed
+
+    def restore(self):
+        for target, fn, orig, is_instance in self._undo:
+            if is_instance:
+                delattr(target, fn)
+            else:
+                setattr(target, fn, orig)
+
+
+def bench_end_to_end(detector, version: str, n_tiles: int) -> dict:
+    from flarewatch.config import Settings
+    from flarewatch.pipeline import ingest_site_day, process_site_day
+    from flarewatch.sites import load_sites
+    from flarewatch.sources import get_source
+
+    settings = Settings()
+    sites = load_sites()
+    days = [date(2025, 6, 1) + timedelta(days=i) for i in range(-(-n_tiles // len(sites)))]
+    site_days = [(s, d) for d in days for s in sites][:n_tiles]
+    with _Servers() as srv:
+        src = get_source("demo")
+        for site, day in site_days:
+            ingest_site_day(site, day, src, srv.s3, srv.conn, settings)
+        process_site_day(*site_days[0], srv.s3, srv.conn, settings, detector=detector, detector_version=version)
+        t = time.perf_counter()
+        for site, day in site_days:
+            process_site_day(site, day, srv.s3, srv.conn, settings, detector=detector, detector_version=version)
+        elapsed = time.perf_counter() - t
+        timer = _StageTimer(detector)
+        try:
+            t = time.perf_counter()
+            for site, day in site_days:
+                process_site_day(site, day, srv.s3, srv.conn, settings, detector=detector, detector_version=version)
+            timed_elapsed = time.perf_counter() - t
+        finally:
+            timer.restore()
+    n = len(site_days)
+    return {"tiles": n, "seconds": round(elapsed, 3), "tiles_per_s": round(n / elapsed, 2),
+            "ms_per_tile": round(1000 * elapsed / n, 1), "timed_pass_ms_per_tile": round(1000 * timed_elapsed / n, 1),
+            "stage_ms_per_tile": {k: round(1000 * v / n, 2) for k, v in timer.totals.items()}}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weights", type=Path, default=REPO / "models" / "detector" / "flare-yolo11n.pt")
+    p.add_argument("--chips", type=int, default=128)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--tiles", type=int, default=24)
+    p.add_argument("--state", type=Path, default=REPO / ".state")
+    p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bench.json")
+    args = p.parse_args(argv)
+
+    os.environ.setdefault("FLAREWATCH_STATE_DIR", str(args.state))
+    from flarewatch.yolo import offline_environment
+
+    offline_environment(args.state)
+    import torch
+    from flarewatch import detectors
+    from flarewatch.yolo import YoloFlareDetector
+
+    sha = detectors._sha8(args.weights)
+    weights = detectors.deployable_weights(lambda dest: shutil.copyfile(args.weights, dest),
+                                           args.state / "models" / "detector" / f"bench-{sha}")
+    chips, chips_per_tile = demo_chips(args.chips, 160)
+    res = {"weights": str(args.weights), "weights_sha8": sha, "chip_px": 160,
+           "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                       "torch_threads": torch.get_num_threads(), "python": platform.python_version()},
+           "runtimes": {}}
+    for rt in ("torch", "onnx", "openvino"):
+        res["runtimes"][rt] = bench_runtime(weights, rt, chips, args.repeats)
+        print(f"{rt:9s} {res['runtimes'][rt]['chips_per_s']:8.1f} chips/s "
+              f"({res['runtimes'][rt]['ms_per_chip']:.2f} ms/chip)")
+    deployed = YoloFlareDetector(weights)  # what flare_process uses (runtime auto)
+    base = res["runtimes"]["torch"]["chips_per_s"]
+    dep = res["runtimes"][deployed.runtime]["chips_per_s"]
+    res["deployed_runtime"] = deployed.runtime
+    res["speedup_vs_torch"] = round(dep / base, 2)
+    res["chips_per_tile"] = round(chips_per_tile, 2)
+    res["model_tiles_per_s"] = round(dep / chips_per_tile, 2)
+
+    e2e = bench_end_to_end(deployed, f"yolo-bench-{sha}", args.tiles)
+    res["end_to_end"] = e2e
+    res["end_to_end_fraction_of_model"] = round(e2e["tiles_per_s"] / res["model_tiles_per_s"], 3)
+    res["targets"] = {"speedup_vs_torch >= 3": res["speedup_vs_torch"] >= 3.0,
+                      "end_to_end_fraction_of_model >= 0.7": res["end_to_end_fraction_of_model"] >= 0.7}
+
+    print(f"deployed runtime {deployed.runtime}: {res['speedup_vs_torch']}x PyTorch eager; "
+          f"{chips_per_tile:.1f} chips/tile -> model {res['model_tiles_per_s']} tiles/s")
+    print(f"end to end (process_site_day, {e2e['tiles']} tiles): {e2e['tiles_per_s']} tiles/s "
+          f"({e2e['ms_per_tile']} ms/tile) = {100 * res['end_to_end_fraction_of_model']:.0f} % of model throughput")
+    print(f"per-stage ms/tile (a separate timed pass: {e2e['timed_pass_ms_per_tile']} ms/tile; concurrent S3 "
+          "calls are summed):")
+    for k, v in e2e["stage_ms_per_tile"].items():
+        print(f"  {k:34s} {v:8.2f}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(res, indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
