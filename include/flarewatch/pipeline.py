@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
@@ -213,21 +214,25 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
     s2 = scenes.get("sentinel2")
     vi = scenes.get("viirs")
 
+    # the two raw objects are read concurrently (boto3 clients are thread-safe)
+    want = {name: sc["s3_key"] for name, sc in (("viirs", vi), ("sentinel2", s2))
+            if sc and sc["status"] != "no_data" and sc["s3_key"]}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        raw = dict(zip(want, pool.map(lambda k: storage.get_bytes(s3, settings.raw_bucket, k), want.values())))
+
     viirs_flares = None
-    if vi and vi["status"] != "no_data" and vi["s3_key"]:
-        text = storage.get_bytes(s3, settings.raw_bucket, vi["s3_key"]).decode()
+    if "viirs" in raw:
         try:
-            viirs_flares = flare_like(parse_vnf_csv(text), settings.calibration.min_temperature_k)
+            viirs_flares = flare_like(parse_vnf_csv(raw["viirs"].decode()), settings.calibration.min_temperature_k)
         except ValueError as exc:
-            raise ValueError(f"s3://{settings.raw_bucket}/{vi['s3_key']}: {exc}") from exc
+            raise ValueError(f"s3://{settings.raw_bucket}/{want['viirs']}: {exc}") from exc
 
     tile = None
-    if s2 and s2["status"] != "no_data" and s2["s3_key"]:
-        raw = storage.get_bytes(s3, settings.raw_bucket, s2["s3_key"])
+    if "sentinel2" in raw:
         try:
-            tile = decode_tile(raw)
+            tile = decode_tile(raw["sentinel2"])
         except ValueError as exc:
-            raise ValueError(f"s3://{settings.raw_bucket}/{s2['s3_key']}: {exc}") from exc
+            raise ValueError(f"s3://{settings.raw_bucket}/{want['sentinel2']}: {exc}") from exc
 
     est = estimate_site_day(site, day, tile, viirs_flares, settings, detector=detector,
                             detector_version=detector_version)
@@ -248,20 +253,31 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
         "viirs_scene": vi["s3_key"] if vi else None,
         "objects": keys,
     }
-    if tile is not None:
-        title = f"{site.site_id} {day.isoformat()} - {len(est.detections)} flare(s)"
-        storage.put_bytes(s3, pb, keys["png"], annotated_png(tile, est.detections, title=title), "image/png")
-        gj = detections_geojson(tile, est.detections, [p for p in props if p["sensor"] == "sentinel2"])
-    else:
-        gj = {"type": "FeatureCollection", "features": []}
-        result["objects"] = {k: v for k, v in keys.items() if k != "png"}
-    for p, r in zip(props, det_rows):
-        if r["sensor"] == "viirs":
-            gj["features"].append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [r["lon"], r["lat"]]},
-                                   "properties": p})
-    storage.put_bytes(s3, pb, keys["geojson"], json.dumps(gj).encode(), "application/geo+json")
-    storage.put_bytes(s3, pb, keys["result"], json.dumps(result, default=str).encode(), "application/json")
+    # S3 writes overlap with each other and with rendering; the rows are written once every object
+    # is in place, so a site-day marked processed always has its objects
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        puts = []
 
+        def put(key: str, data: bytes, content_type: str) -> None:
+            puts.append(pool.submit(storage.put_bytes, s3, pb, key, data, content_type))
+
+        if tile is not None:
+            gj = detections_geojson(tile, est.detections, [p for p in props if p["sensor"] == "sentinel2"])
+        else:
+            gj = {"type": "FeatureCollection", "features": []}
+            result["objects"] = {k: v for k, v in keys.items() if k != "png"}
+        for p, r in zip(props, det_rows):
+            if r["sensor"] == "viirs":
+                gj["features"].append({"type": "Feature",
+                                       "geometry": {"type": "Point", "coordinates": [r["lon"], r["lat"]]},
+                                       "properties": p})
+        put(keys["geojson"], json.dumps(gj).encode(), "application/geo+json")
+        put(keys["result"], json.dumps(result, default=str).encode(), "application/json")
+        if tile is not None:
+            title = f"{site.site_id} {day.isoformat()} - {len(est.detections)} flare(s)"
+            put(keys["png"], annotated_png(tile, est.detections, title=title), "image/png")
+        for f in puts:
+            f.result()  # re-raise an S3 error
     db.replace_site_day_results(conn, site.site_id, day, det_rows, em_rows, scene_sensors=list(scenes))
     log.info("processed %s %s: %s", site.site_id, day, {k: result[k] for k in ("n_detections", "volume_kscm_d", "co2_t")})
     return result

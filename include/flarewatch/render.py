@@ -21,6 +21,7 @@ TITLE_BAND_PX = 16  # added above the image when a title is given
 BOX_COLOUR = (0, 255, 0)  # bright green: stands out against the red/yellow flames and grey desert
 CLOUD_TINT = np.array([0, 255, 255], dtype=np.float32)  # cyan
 CLOUD_TINT_ALPHA = 0.4
+PNG_COMPRESS_LEVEL = 1  # zlib level: 8.6 ms vs 38 ms at the default 6 for a 500 px tile, ~13 % larger (make bench)
 COORD_DECIMALS = 7  # ~1 cm; RFC 7946 section 11.2 suggests trimming precision
 
 
@@ -58,7 +59,7 @@ def annotated_png(tile: Tile, detections: list[Detection], title: str = "") -> b
         draw.rectangle((x0, y0, x1, y1), outline=BOX_COLOUR, width=1)
         draw.text((x1 + 2, max(y0 - 2, top)), str(i), fill=BOX_COLOUR, font=font)
     buf = io.BytesIO()
-    canvas.save(buf, format="PNG")
+    canvas.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buf.getvalue()
 
 
