@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-EXPECTED = {"flare_ingest", "flare_process", "emissions_rollup", "detector_retrain"}
+EXPECTED = {"flare_ingest", "flare_process", "emissions_rollup", "detector_retrain", "calibration_import"}
 HEAVY = ("torch", "ultralytics", "rasterio", "sklearn", "pandas", "cv2", "boto3", "psycopg2", "scipy", "matplotlib")
 
 
