@@ -22,8 +22,11 @@ REPO = Path(__file__).resolve().parents[1]
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", type=Path, default=REPO / "models" / "detector" / "flare-yolo11n.pt")
-    p.add_argument("--runtime", default="torch", choices=["auto", "torch", "onnx", "openvino"])
-    p.add_argument("--dataset", type=Path, default=REPO / ".state" / "training" / "dataset")
+    p.add_argument("--runtime", default="auto", choices=["auto", "torch", "onnx", "openvino"])
+    p.add_argument("--test-sites", type=int, default=24,
+                   help="held-out test sites (x 6 days each); the first 6 are the training recipe's test split")
+    p.add_argument("--dataset", type=Path, default=None,
+                   help="dataset whose test chips give mAP (default .state/training/eval-t<test-sites>)")
     p.add_argument("--state", type=Path, default=REPO / ".state")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "detector.json")
     p.add_argument("--key", default=None, help="write the results under this key of the JSON at --out (other keys kept)")
@@ -37,17 +40,27 @@ def main(argv=None) -> int:
     from flarewatch.yolo import YoloFlareDetector
 
     t0 = time.time()
-    spec = DatasetSpec()
-    yolo = YoloFlareDetector(args.weights, runtime=args.runtime)
+    spec = DatasetSpec(n_sites_test=args.test_sites)
+    dataset = args.dataset or args.state / "training" / f"eval-t{args.test_sites}"
+    weights = args.weights
+    if args.runtime in ("auto", "onnx", "openvino") and weights.suffix == ".pt":
+        # score what production runs: the OpenVINO/ONNX exports, made once into the state folder
+        import shutil
+
+        from flarewatch import detectors
+
+        weights = detectors.deployable_weights(lambda dest: shutil.copyfile(args.weights, dest),
+                                               args.state / "models" / "detector" / f"eval-{detectors._sha8(weights)}")
+    yolo = YoloFlareDetector(weights, runtime=args.runtime)
     res = evaluate_detectors({"yolo": yolo, "threshold": ThresholdDetector()}, spec)
     res["yolo_runtime"] = yolo.runtime
     res["weights"] = str(args.weights)
 
-    if not (args.dataset / "data.yaml").exists():
-        build_dataset(args.dataset, spec)
+    if not (dataset / "data.yaml").exists():
+        build_dataset(dataset, spec)
     from ultralytics import YOLO
 
-    val = YOLO(str(args.weights)).val(data=str(args.dataset / "data.yaml"), split="test", imgsz=spec.chip_px,
+    val = YOLO(str(args.weights)).val(data=str(dataset / "data.yaml"), split="test", imgsz=spec.chip_px,
                                       plots=False, verbose=False, device="cpu", workers=0,
                                       project=str(args.state / "training" / "val"), name="test", exist_ok=True)
     res["detectors"]["yolo"]["map50"] = float(val.box.map50)
