@@ -2,11 +2,23 @@
 ### flare_ingest: fetch each site's Sentinel-2 tile and VIIRS night detections into `rawdata`
 
 Runs daily at 06:00 UTC for **yesterday's** acquisition date (the day's Sentinel-2 pass and the
-following night's VIIRS detections), one mapped task per active site (the grid shows site ids).
+following night's VIIRS detections), mapped per active site (the grid shows site ids).
 
-- Source: `FLAREWATCH_SCENE_SOURCE` (default `demo`: the built-in simulator).
-- Writes `s3://rawdata/{sentinel2,viirs,truth}/source=<src>/date=<day>/site=<site>/...` and upserts
-  the `scenes` table (status `ingested` or `no_data` with the reason).
+- Providers: `FLAREWATCH_S2_SOURCE` (`demo`, `earth-search`, `sentinel-hub`) and
+  `FLAREWATCH_VIIRS_SOURCE` (`demo`, `firms`, `nightfire`), default `demo` (the built-in
+  simulator); a site's `s2_source` / `viirs_source` (sites table) overrides them.
+- Tasks: `ingest` fetches both sensors of the sites where both come from the demo; every other
+  site-day is fetched by one task per sensor and provider (`ingest_s2_earth_search`,
+  `ingest_viirs_firms`, ...), each in its provider's Airflow pool (`flarewatch_earth_search`,
+  `flarewatch_sentinel_hub`, `flarewatch_firms`, `flarewatch_nightfire`), so rate limits hold
+  however many sites run. Lanes with no site are skipped.
+- Writes the provider responses unchanged to `s3://rawdata/raw/source=<provider>/collection=<c>/
+  baseline=<b>/date=<day>/...`, the normalized tile and VNF CSV to
+  `s3://rawdata/{sentinel2,viirs}/source=<provider>/date=<day>/site=<site>/...`, and upserts the
+  `scenes` table: `status` (`ingested`, `no_data`, `failed`), `outcome` (`ok`, `partial`,
+  `no_scene`, `full_cloud`, `nodata`, `no_detections`, `error`) and `detail`. No scene, clouds or
+  an unpublished night are outcomes, not failures; bad credentials fail at once with the
+  connection to check, 429/5xx/timeouts are retried with backoff and then by the task's retries.
 - Emits the `flarewatch_raw_scenes` asset with the processed days, which triggers `flare_process`.
 
 Manual run: trigger with `acquisition_date` (YYYY-MM-DD) and optionally a list of `site_ids`.
@@ -18,6 +30,7 @@ from __future__ import annotations
 from airflow.sdk import Param, dag, get_current_context, task
 
 from flarewatch.orchestration import DEFAULT_ARGS, RAW_SCENES, START_DATE
+from flarewatch.sources import INGEST_LANES
 
 
 @dag(
@@ -39,44 +52,75 @@ from flarewatch.orchestration import DEFAULT_ARGS, RAW_SCENES, START_DATE
 def flare_ingest():
     @task
     def plan_sites() -> list[dict]:
+        """Items of the demo lane (returned); every lane's items and the run summary as XComs."""
         from flarewatch import db
         from flarewatch.orchestration import db_connection, run_acquisition_date, settings
+        from flarewatch.sources import plan_lanes
 
         ctx = get_current_context()
-        day = run_acquisition_date(ctx)
-        conn = db_connection(settings())
+        day = run_acquisition_date(ctx).isoformat()
+        cfg = settings()
+        conn = db_connection(cfg)
         try:
             sites = db.fetch_sites(conn, ctx["params"].get("site_ids") or None)
         finally:
             conn.close()
-        return [{"site_id": s.site_id, "acquisition_date": day.isoformat()} for s in sites]
+        lanes = {lane: [{"site_id": sid, "acquisition_date": day} for sid in ids]
+                 for lane, ids in plan_lanes(sites, cfg).items()}
+        ctx["ti"].xcom_push(key="lanes", value=lanes)
+        ctx["ti"].xcom_push(key="summary", value={"days": [day] if sites else [],
+                                                  "site_ids": sorted(s.site_id for s in sites)})
+        return lanes["demo"]
+
+    @task
+    def select_lane(lanes: dict, lane: str) -> list[dict]:
+        """The items of one provider lane; skips the lane (and its ingest task) when it has none."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        items = lanes.get(lane) or []
+        if not items:
+            raise AirflowSkipException(f"no site uses lane {lane}")
+        return items
 
     @task(map_index_template="{{ site_label }}")
-    def ingest(item: dict) -> dict:
-        from flarewatch import db
+    def ingest(item: dict, lane: str = "demo") -> dict:
+        from flarewatch import db, storage
         from flarewatch.orchestration import db_connection, parse_day, s3_client, settings
         from flarewatch.pipeline import ingest_site_day
-        from flarewatch.sources import get_source
+        from flarewatch.sources import INGEST_LANES, build_source
 
+        sensors = next(x.sensors for x in INGEST_LANES if x.lane == lane)
         get_current_context()["site_label"] = f"{item['site_id']} {item['acquisition_date']}"
         cfg = settings()
         conn = db_connection(cfg)
         try:
             site = db.fetch_sites(conn, [item["site_id"]])[0]
-            return ingest_site_day(site, parse_day(item["acquisition_date"]), get_source(cfg.scene_source),
-                                   s3_client(cfg), conn, cfg)
+            s3 = s3_client(cfg)
+            source = build_source(cfg, raw_store=storage.RawStore(s3, cfg.raw_bucket))
+            return ingest_site_day(site, parse_day(item["acquisition_date"]), source, s3, conn, cfg, sensors=sensors)
         finally:
             conn.close()
 
-    @task(outlets=[RAW_SCENES])
-    def publish(results: list[dict], *, outlet_events=None) -> dict:
-        results = list(results)
-        days = sorted({r["acquisition_date"] for r in results})
-        extra = {"days": days, "site_ids": sorted({r["site_id"] for r in results})}
+    @task(outlets=[RAW_SCENES], trigger_rule="none_failed")
+    def publish(summary: dict, *, outlet_events=None) -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        if not summary.get("site_ids"):
+            raise AirflowSkipException("no active site to ingest")
+        extra = {"days": sorted(summary["days"]), "site_ids": sorted(summary["site_ids"])}
         outlet_events[RAW_SCENES].extra = extra
         return extra
 
-    publish(ingest.expand(item=plan_sites()))
+    plan = plan_sites()
+    ingested = []
+    for lane in INGEST_LANES:
+        if lane.lane == "demo":  # fed straight from the plan: no extra task in the demo
+            ingested.append(ingest.override(pool=lane.pool).partial(lane=lane.lane).expand(item=plan))
+            continue
+        items = select_lane.override(task_id=f"select_{lane.lane}")(plan["lanes"], lane.lane)
+        ingested.append(ingest.override(task_id=lane.task_id, pool=lane.pool).partial(lane=lane.lane).expand(item=items))
+    done = publish(plan["summary"])
+    ingested >> done
 
 
 flare_ingest()

@@ -109,6 +109,106 @@ class EmissionFactors:
 
 
 # --------------------------------------------------------------------------------------------
+# Real data sources (README "Real data sources")
+# --------------------------------------------------------------------------------------------
+S2_SOURCES = ("demo", "earth-search", "sentinel-hub")
+VIIRS_SOURCES = ("demo", "firms", "nightfire")
+# NASA FIRMS area API (domain.md): VIIRS 375 m active-fire products, <= 5 days per request,
+# 5000 transactions per 10 minutes per MAP_KEY (a multi-day request counts several).
+FIRMS_VIIRS_SOURCES = ("VIIRS_SNPP_NRT", "VIIRS_NOAA20_NRT", "VIIRS_NOAA21_NRT", "VIIRS_SNPP_SP", "VIIRS_NOAA20_SP")
+FIRMS_MAX_DAY_RANGE = 5
+FIRMS_TRANSACTIONS_PER_10_MIN = 5000
+
+
+def _csv_tuple(value: str | None, default: tuple) -> tuple:
+    if value is None or not value.strip():
+        return default
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """Settings of the real providers (``FLAREWATCH_*`` environment variables; README).
+
+    Credentials never live here: they come from Airflow connections, read only when a source is
+    used (``firms_conn_id``: MAP_KEY in the password; ``vnf_conn_id``: bearer token in the password,
+    or login/password + ``extra.token_url`` for an OAuth password grant).
+    """
+
+    http_retries: int = 5  # retries on 429/5xx/timeouts (urllib3 Retry), exponential backoff
+    http_backoff_s: float = 1.0
+    http_timeout_s: float = 60.0
+    firms_conn_id: str = "flarewatch_firms"
+    firms_url: str = "https://firms.modaps.eosdis.nasa.gov"
+    firms_sources: tuple = ("VIIRS_SNPP_NRT", "VIIRS_NOAA20_NRT", "VIIRS_NOAA21_NRT")
+    firms_min_confidence: str = "n"  # VIIRS confidence l < n < h; rows below are dropped
+    firms_limit_wait_s: float = 60.0  # wait after "Exceeding allowed transaction limit", doubling
+    firms_limit_retries: int = 3
+    vnf_url_template: str = ""  # https://.../VNF_npp_d{yyyymmdd}_noaa_v30-ez.csv.gz or s3://bucket/...
+    vnf_conn_id: str = "flarewatch_vnf"
+    vnf_s3_conn_id: str = ""  # Airflow AWS connection for s3:// templates ("" = FLAREWATCH_S3_CONN_ID)
+    vnf_qf_fit_exclude: tuple = ()  # QF_Fit values to drop (site-specific; domain.md gives no table)
+    vnf_qf_detect_exclude: tuple = ()  # QF_Detect values to drop
+    # Sentinel-2 providers (sources.earth_search, sources.sentinel_hub); "" / None = their defaults.
+    earth_search_url: str = ""  # default https://earth-search.aws.element84.com/v1
+    earth_search_collection: str = ""  # default sentinel-2-c1-l2a
+    s2_max_cloud: float | None = None  # highest granule cloud cover read (percent); default 80
+    sentinel_hub_conn_id: str = "flarewatch_sentinelhub"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> "SourceSettings":
+        def num(name: str, default, kind=float):
+            raw = env.get(name)
+            if raw is None or raw.strip() == "":
+                return default
+            try:
+                value = kind(raw)
+            except ValueError:
+                raise ValueError(f"{name} must be a number, got {raw!r}") from None
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {raw!r}")
+            return value
+
+        firms_sources = _csv_tuple(env.get("FLAREWATCH_FIRMS_SOURCES"), cls.firms_sources)
+        unknown = [x for x in firms_sources if x not in FIRMS_VIIRS_SOURCES]
+        if unknown or not firms_sources:
+            raise ValueError(f"FLAREWATCH_FIRMS_SOURCES: unknown {unknown}; known: {list(FIRMS_VIIRS_SOURCES)}")
+        conf = env.get("FLAREWATCH_FIRMS_MIN_CONFIDENCE", cls.firms_min_confidence).strip().lower()
+        if conf not in ("l", "n", "h"):
+            raise ValueError(f"FLAREWATCH_FIRMS_MIN_CONFIDENCE must be l, n or h, got {conf!r}")
+        template = env.get("FLAREWATCH_VNF_URL_TEMPLATE", "").strip()
+        if template and not template.startswith(("http://", "https://", "s3://")):
+            raise ValueError(f"FLAREWATCH_VNF_URL_TEMPLATE must start with https://, http:// or s3://, got {template!r}")
+
+        def ints(name: str) -> tuple:
+            try:
+                return tuple(int(v) for v in _csv_tuple(env.get(name), ()))
+            except ValueError:
+                raise ValueError(f"{name} must be a comma-separated list of integers, got {env.get(name)!r}") from None
+
+        return cls(
+            http_retries=num("FLAREWATCH_HTTP_RETRIES", cls.http_retries, int),
+            http_backoff_s=num("FLAREWATCH_HTTP_BACKOFF_S", cls.http_backoff_s),
+            http_timeout_s=num("FLAREWATCH_HTTP_TIMEOUT_S", cls.http_timeout_s),
+            firms_conn_id=env.get("FLAREWATCH_FIRMS_CONN_ID", cls.firms_conn_id),
+            firms_url=env.get("FLAREWATCH_FIRMS_URL", cls.firms_url).rstrip("/"),
+            firms_sources=firms_sources,
+            firms_min_confidence=conf,
+            firms_limit_wait_s=num("FLAREWATCH_FIRMS_LIMIT_WAIT_S", cls.firms_limit_wait_s),
+            firms_limit_retries=num("FLAREWATCH_FIRMS_LIMIT_RETRIES", cls.firms_limit_retries, int),
+            vnf_url_template=template,
+            vnf_conn_id=env.get("FLAREWATCH_VNF_CONN_ID", cls.vnf_conn_id),
+            vnf_s3_conn_id=env.get("FLAREWATCH_VNF_S3_CONN_ID", cls.vnf_s3_conn_id),
+            vnf_qf_fit_exclude=ints("FLAREWATCH_VNF_QF_FIT_EXCLUDE"),
+            vnf_qf_detect_exclude=ints("FLAREWATCH_VNF_QF_DETECT_EXCLUDE"),
+            earth_search_url=env.get("FLAREWATCH_EARTH_SEARCH_URL", "").strip(),
+            earth_search_collection=env.get("FLAREWATCH_EARTH_SEARCH_COLLECTION", "").strip(),
+            s2_max_cloud=num("FLAREWATCH_S2_MAX_CLOUD", None),
+            sentinel_hub_conn_id=env.get("FLAREWATCH_SENTINEL_HUB_CONN_ID", cls.sentinel_hub_conn_id),
+        )
+
+
+# --------------------------------------------------------------------------------------------
 # Deployment settings
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -118,6 +218,9 @@ class Settings:
     raw_bucket: str = "rawdata"
     processed_bucket: str = "processed"
     scene_source: str = "demo"
+    s2_source: str = "demo"  # deployment default; a site's sites.s2_source overrides it
+    viirs_source: str = "demo"  # deployment default; a site's sites.viirs_source overrides it
+    sources: SourceSettings = field(default_factory=SourceSettings)
     detector_kind: str = "yolo"  # "yolo" (registry champion, else shipped weights) or "threshold"
     detector_runtime: str = "auto"  # YOLO runtime: auto (OpenVINO > ONNX Runtime > PyTorch), torch, onnx, openvino
     sites_file: str | None = None
@@ -136,6 +239,18 @@ class Settings:
         if detector_runtime not in ("auto", "torch", "onnx", "openvino"):
             raise ValueError("FLAREWATCH_DETECTOR_RUNTIME must be one of auto, torch, onnx, openvino, "
                              f"got {detector_runtime!r}")
+        # FLAREWATCH_SCENE_SOURCE=demo (the default) keeps meaning "demo for both sensors";
+        # FLAREWATCH_S2_SOURCE / FLAREWATCH_VIIRS_SOURCE pick each sensor's provider.
+        scene_source = env.get("FLAREWATCH_SCENE_SOURCE", cls.scene_source).strip() or cls.scene_source
+        if scene_source not in ("demo", "composite"):
+            raise ValueError(f"FLAREWATCH_SCENE_SOURCE must be 'demo' (or 'composite'), got {scene_source!r}; "
+                             "pick real providers with FLAREWATCH_S2_SOURCE and FLAREWATCH_VIIRS_SOURCE")
+        s2_source = env.get("FLAREWATCH_S2_SOURCE", "").strip() or cls.s2_source
+        viirs_source = env.get("FLAREWATCH_VIIRS_SOURCE", "").strip() or cls.viirs_source
+        if s2_source not in S2_SOURCES:
+            raise ValueError(f"FLAREWATCH_S2_SOURCE must be one of {list(S2_SOURCES)}, got {s2_source!r}")
+        if viirs_source not in VIIRS_SOURCES:
+            raise ValueError(f"FLAREWATCH_VIIRS_SOURCE must be one of {list(VIIRS_SOURCES)}, got {viirs_source!r}")
         if cal.method not in ("linear", "power"):
             raise ValueError(f"FLAREWATCH_VOLUME_METHOD must be 'linear' or 'power', got {cal.method!r}")
         ef = EmissionFactors(
@@ -155,7 +270,10 @@ class Settings:
             db_conn_id=env.get("FLAREWATCH_DB_CONN_ID", cls.db_conn_id),
             raw_bucket=env.get("FLAREWATCH_RAW_BUCKET", cls.raw_bucket),
             processed_bucket=env.get("FLAREWATCH_PROCESSED_BUCKET", cls.processed_bucket),
-            scene_source=env.get("FLAREWATCH_SCENE_SOURCE", cls.scene_source),
+            scene_source=scene_source,
+            s2_source=s2_source,
+            viirs_source=viirs_source,
+            sources=SourceSettings.from_env(env),
             detector_kind=detector_kind,
             detector_runtime=detector_runtime,
             sites_file=env.get("FLAREWATCH_SITES_FILE") or None,

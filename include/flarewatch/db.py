@@ -92,18 +92,21 @@ def migrate(conn, directory: Path | None = None) -> list[str]:
 
 def upsert_sites(conn, sites: Iterable[Site]) -> int:
     rows = [
-        (s.site_id, s.name, s.field, s.operator, s.country, s.lat, s.lon, s.aoi_km, s.land_cover, s.notes)
+        (s.site_id, s.name, s.field, s.operator, s.country, s.lat, s.lon, s.aoi_km, s.land_cover, s.notes,
+         s.s2_source or None, s.viirs_source or None)
         for s in sites
     ]
     with transaction(conn) as cur:
         cur.executemany(
             """
-            INSERT INTO sites (site_id, name, field, operator, country, lat, lon, aoi_km, land_cover, notes)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            INSERT INTO sites (site_id, name, field, operator, country, lat, lon, aoi_km, land_cover, notes,
+                               s2_source, viirs_source)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (site_id) DO UPDATE SET
               name = EXCLUDED.name, field = EXCLUDED.field, operator = EXCLUDED.operator,
               country = EXCLUDED.country, lat = EXCLUDED.lat, lon = EXCLUDED.lon, aoi_km = EXCLUDED.aoi_km,
-              land_cover = EXCLUDED.land_cover, notes = EXCLUDED.notes, updated_at = now()
+              land_cover = EXCLUDED.land_cover, notes = EXCLUDED.notes, s2_source = EXCLUDED.s2_source,
+              viirs_source = EXCLUDED.viirs_source, updated_at = now()
             """,
             rows,
         )
@@ -115,7 +118,8 @@ def fetch_sites(conn, site_ids: Sequence[str] | None = None) -> list[Site]:
     with conn.cursor() as cur:
         cur.execute(
             "SELECT site_id, name, field, operator, country, lat, lon, aoi_km, coalesce(land_cover, ''),"
-            " coalesce(notes, '') FROM sites WHERE active ORDER BY site_id"
+            " coalesce(notes, ''), coalesce(s2_source, ''), coalesce(viirs_source, '')"
+            " FROM sites WHERE active ORDER BY site_id"
         )
         sites = [Site(*row) for row in cur.fetchall()]
     conn.commit()
@@ -131,7 +135,7 @@ def fetch_sites(conn, site_ids: Sequence[str] | None = None) -> list[Site]:
 
 SCENE_COLUMNS = (
     "site_id", "acquisition_date", "sensor", "source", "status", "s3_key", "acquired_at", "crs_epsg",
-    "width_px", "height_px", "cloud_fraction", "valid_fraction", "n_records", "detail",
+    "width_px", "height_px", "cloud_fraction", "valid_fraction", "n_records", "detail", "outcome",
 )
 
 
@@ -150,6 +154,17 @@ def upsert_scene(conn, scene: dict) -> None:
             " ingested_at = now(), processed_at = NULL",
             values,
         )
+
+
+def delete_scenes_from_other_sources(conn, site_id: str, day: date, sensor: str, source: str) -> int:
+    """Remove the site-day's ``sensor`` rows recorded from another source (the site moved to
+    another provider), so ``fetch_scenes`` sees one row per sensor. Returns the rows removed."""
+    with transaction(conn) as cur:
+        cur.execute(
+            "DELETE FROM scenes WHERE site_id = %s AND acquisition_date = %s AND sensor = %s AND source <> %s",
+            (site_id, day, sensor, source),
+        )
+        return cur.rowcount
 
 
 def fetch_scenes(conn, site_id: str, day: date) -> dict[str, dict]:

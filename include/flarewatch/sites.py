@@ -24,6 +24,10 @@ class Site:
     aoi_km: float = 5.0
     land_cover: str = "desert"
     notes: str = ""
+    # Per-site provider overrides ("" = the deployment default, FLAREWATCH_S2_SOURCE /
+    # FLAREWATCH_VIIRS_SOURCE): e.g. sentinel-hub for one site, nightfire for another.
+    s2_source: str = ""
+    viirs_source: str = ""
 
     def __post_init__(self) -> None:
         if not self.site_id or not self.site_id.replace("-", "").replace("_", "").isalnum():
@@ -34,6 +38,24 @@ class Site:
             raise ValueError(f"site {self.site_id}: lon {self.lon} outside [-180, 180]")
         if not 0.5 <= self.aoi_km <= 50.0:
             raise ValueError(f"site {self.site_id}: aoi_km {self.aoi_km} outside [0.5, 50]")
+        from .config import S2_SOURCES, VIIRS_SOURCES
+
+        if self.s2_source and self.s2_source not in S2_SOURCES:
+            raise ValueError(f"site {self.site_id}: s2_source {self.s2_source!r} is not one of {list(S2_SOURCES)}")
+        if self.viirs_source and self.viirs_source not in VIIRS_SOURCES:
+            raise ValueError(f"site {self.site_id}: viirs_source {self.viirs_source!r} is not one of {list(VIIRS_SOURCES)}")
+
+    def bbox(self) -> tuple[float, float, float, float]:
+        """The AOI (``aoi_km`` x ``aoi_km`` around lat/lon) as (west, south, east, north) degrees.
+
+        Spherical approximation (111.32 km per degree of latitude, scaled by cos(lat) in
+        longitude), the same one ``pipeline`` uses to decide "inside the AOI".
+        """
+        half_km = self.aoi_km / 2.0
+        dlat = half_km / 111.32
+        dlon = half_km / (111.32 * max(math.cos(math.radians(self.lat)), 1e-6))
+        return (max(self.lon - dlon, -180.0), max(self.lat - dlat, -90.0),
+                min(self.lon + dlon, 180.0), min(self.lat + dlat, 90.0))
 
     @property
     def utm_epsg(self) -> int:

@@ -9,6 +9,7 @@ redistributing its rows: fixtures must be synthetic rows in this schema.
 from __future__ import annotations
 
 import csv
+import io
 import math
 
 import numpy as np
@@ -126,16 +127,133 @@ def _parse_times(values: pd.Series, line_numbers: list[int]) -> pd.Series:
     return times
 
 
+# Optional extra column naming where a row comes from: absent or "vnf" = a VIIRS Nightfire row;
+# "firms:<SOURCE>" = a NASA FIRMS active-fire row converted to this schema (sources.firms), which
+# has no Planck fit (Temp_BB, Area_BB, ESF_BB are the fill value) and RH = FIRMS FRP (MW).
+VNF_ORIGIN_COLUMN = "FW_Origin"
+
+
+def _from_firms(df: pd.DataFrame) -> pd.Series:
+    if VNF_ORIGIN_COLUMN not in df.columns:
+        return pd.Series(False, index=df.index)
+    return df[VNF_ORIGIN_COLUMN].astype("string").fillna("").str.startswith("firms").astype(bool)
+
+
 def flare_like(df: pd.DataFrame, min_temp_k: float = VIIRS_FLARE_MIN_TEMP_K) -> pd.DataFrame:
     """Rows that look like gas flares: ``Temp_BB >= min_temp_k`` (K) and a finite ``RH`` (MW).
 
     Flares burn at ~1600-2000 K, biomass fires at ~800-1200 K (Elvidge et al. 2013; the 1200 K
     cut as in Zhizhin et al. 2021). Returns a copy; idempotent.
+
+    FIRMS rows (``FW_Origin`` = ``firms:...``) have no temperature, so the cut cannot apply: they
+    were filtered when converted (night only, confidence, static/offshore type where given; see
+    ``sources.firms``) and pass here with a finite RH.
     """
     temp = pd.to_numeric(df["Temp_BB"], errors="coerce")
     rh = pd.to_numeric(df["RH"], errors="coerce")
-    keep = (temp >= min_temp_k) & np.isfinite(rh)
+    keep = ((temp >= min_temp_k) | _from_firms(df)) & np.isfinite(rh)
     return df.loc[keep].copy()
+
+
+def vnf_quality_ok(df: pd.DataFrame, qf_fit_exclude=(), qf_detect_exclude=()) -> pd.Series:
+    """Boolean mask of rows usable at all: a position and a scan time (not fill values), and
+    ``QF_Fit`` / ``QF_Detect`` not in the excluded values (configuration: domain.md gives no flag
+    table, so nothing is excluded by default). A failed Planck fit shows as fill values in
+    ``Temp_BB`` / ``RH``, which ``flare_like`` rejects."""
+    lat = pd.to_numeric(df["Lat_GMTCO"], errors="coerce")
+    lon = pd.to_numeric(df["Lon_GMTCO"], errors="coerce")
+    ok = lat.between(-90.0, 90.0) & lon.between(-180.0, 180.0) & df[VNF_TIME_COLUMN].notna()
+    if qf_fit_exclude:
+        ok &= ~pd.to_numeric(df["QF_Fit"], errors="coerce").isin([float(v) for v in qf_fit_exclude])
+    if qf_detect_exclude:
+        ok &= ~pd.to_numeric(df["QF_Detect"], errors="coerce").isin([float(v) for v in qf_detect_exclude])
+    return ok.fillna(False).astype(bool)
+
+
+def in_bbox(df: pd.DataFrame, bbox: tuple[float, float, float, float]) -> pd.Series:
+    """Mask of rows inside (west, south, east, north) degrees (edges included)."""
+    west, south, east, north = bbox
+    lat = pd.to_numeric(df["Lat_GMTCO"], errors="coerce")
+    lon = pd.to_numeric(df["Lon_GMTCO"], errors="coerce")
+    return (lat.between(south, north) & lon.between(west, east)).fillna(False).astype(bool)
+
+
+def in_time_window(df: pd.DataFrame, start, end) -> pd.Series:
+    """Mask of rows whose ``Date_Mscan`` lies in [start, end) (tz-aware or UTC-naive datetimes)."""
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
+    end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
+    t = df[VNF_TIME_COLUMN]
+    return ((t >= start) & (t < end)).fillna(False).astype(bool)
+
+
+def select_vnf_rows(text: str, mask) -> str:
+    """The VNF CSV ``text`` with only the data rows where ``mask`` is true (in the order
+    ``parse_vnf_csv`` numbers them), cells copied unchanged; the header is kept."""
+    keep = np.asarray(mask, dtype=bool)
+    lines = text.lstrip("\ufeff").splitlines()
+    reader = csv.reader(lines)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    try:
+        writer.writerow(next(reader))
+    except StopIteration:
+        return ""
+    i = 0
+    for cells in reader:
+        if not cells or all(not c.strip() for c in cells):
+            continue
+        if i >= len(keep):
+            raise ValueError(f"mask has {len(keep)} rows, the CSV has more")
+        if keep[i]:
+            writer.writerow(cells)
+        i += 1
+    if i != len(keep):
+        raise ValueError(f"mask has {len(keep)} rows, the CSV has {i}")
+    return out.getvalue()
+
+
+def vnf_csv_from_records(records, extra_columns=()) -> str:
+    """VNF-schema CSV text from dicts (missing cells and None/NaN become the fill value
+    999999; ``extra_columns`` are appended after ``VNF_COLUMNS``, empty when missing)."""
+    columns = list(VNF_COLUMNS) + [c for c in extra_columns if c not in VNF_COLUMNS]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for rec in records:
+        row = []
+        for c in columns:
+            v = rec.get(c)
+            missing = v is None or (isinstance(v, float) and not math.isfinite(v))
+            if c in VNF_COLUMNS and c not in VNF_TEXT_COLUMNS and c != VNF_TIME_COLUMN:
+                row.append(str(VNF_FILL_VALUE) if missing else str(v))
+            else:
+                row.append("" if missing else str(v))
+        writer.writerow(row)
+    return out.getvalue()
+
+
+def night_window_utc(lon: float, day) -> tuple:
+    """[start, end) in UTC of the night after ``day``'s daytime pass at longitude ``lon`` (deg):
+    local mean solar time 18:00 on ``day`` to 06:00 on ``day + 1``. The VIIRS night overpasses
+    (S-NPP, NOAA-20, NOAA-21) are around 01:30 LMST, the simulator's convention too."""
+    from datetime import datetime, timedelta, timezone
+
+    midnight = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(days=1)
+    centre = midnight - timedelta(hours=float(lon) / 15.0)
+    return centre - timedelta(hours=6), centre + timedelta(hours=6)
+
+
+def utc_dates(start, end) -> list:
+    """The UTC calendar dates that [start, end) touches."""
+    from datetime import timedelta
+
+    last = (end - timedelta(microseconds=1)).date()
+    d, out = start.date(), []
+    while d <= last:
+        out.append(d)
+        d += timedelta(days=1)
+    return out
 
 
 def haversine_m(lat1, lon1, lat2, lon2):

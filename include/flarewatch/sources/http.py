@@ -31,14 +31,16 @@ BODY_EXCERPT_CHARS = 300
 
 
 class SourceError(Exception):
-    """A real data source failed. ``provider``, ``status`` (HTTP status or None) and ``url``
-    (secrets redacted) say where."""
+    """A real data source failed. ``provider``, ``status`` (HTTP status or None), ``url`` and
+    ``body`` (first 300 characters of the answer; secrets redacted in both) say where and why."""
 
-    def __init__(self, message: str, *, provider: str = "", status: int | None = None, url: str = ""):
+    def __init__(self, message: str, *, provider: str = "", status: int | None = None, url: str = "",
+                 body: str = ""):
         super().__init__(message)
         self.provider = provider
         self.status = status
         self.url = url
+        self.body = body
 
 
 class PermanentSourceError(SourceError):
@@ -159,6 +161,7 @@ def request(
             provider=provider,
             status=status,
             url=safe_url,
+            body=body,
         )
     hint = ""
     if status in (401, 403):
@@ -168,4 +171,35 @@ def request(
         provider=provider,
         status=status,
         url=safe_url,
+        body=body,
     )
+
+
+def airflow_connection(conn_id: str, *, provider: str, required: bool = True):
+    """The Airflow connection ``conn_id`` (read when a source first needs it, never at import).
+
+    Missing: ``PermanentSourceError`` naming the connection when ``required``, else None. The
+    password is registered with Airflow's secrets masker so it never shows in task logs.
+    """
+    from airflow.sdk import BaseHook
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except Exception as exc:
+        if type(exc).__name__ != "AirflowNotFoundException":
+            raise
+        if not required:
+            return None
+        raise PermanentSourceError(
+            f"{provider}: Airflow connection {conn_id!r} is not defined; create it (README, "
+            f"'Real data sources') or set AIRFLOW_CONN_{conn_id.upper()}",
+            provider=provider,
+        ) from None
+    if conn.password:
+        try:
+            from airflow.sdk.log import mask_secret
+
+            mask_secret(conn.password)
+        except Exception:  # masking is best effort outside a task
+            pass
+    return conn
