@@ -160,7 +160,7 @@ class LocalHTTPServer:
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
     def _dispatch(self, req: Request) -> Reply:
@@ -198,6 +198,18 @@ class LocalHTTPServer:
     def close(self):
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+def pytest_collection_modifyitems(config, items):
+    """``@pytest.mark.live`` tests talk to the real providers: skipped unless FLAREWATCH_LIVE_TESTS=1."""
+    import os
+
+    if os.environ.get("FLAREWATCH_LIVE_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="live test: set FLAREWATCH_LIVE_TESTS=1 and the provider credentials to run it")
+    for item in items:
+        if "live" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture
