@@ -109,6 +109,23 @@ def test_reprojects_a_granule_from_another_utm_zone(http_server):
     assert res.meta["item_ids"] == [T01WCR] and res.meta["processing_baseline"] == "05.11"
 
 
+def test_aoi_across_the_antimeridian(http_server):
+    """A site 0.01 deg west of 180 E: its 3 km AOI reaches into the western hemisphere."""
+    site = Site("chukotka-am", "Antimeridian pad", "test", "test", "RU", 68.0, 179.99, aoi_km=3.0)
+    win = site_window(site)
+    aoi = win.aoi_geojson()
+    assert aoi["type"] == "MultiPolygon" and len(aoi["coordinates"]) == 2
+    lons = [p[0] for part in aoi["coordinates"] for p in part[0]]
+    assert max(lons) <= 180.0 and min(lons) >= -180.0 and min(lons) < -179.9 and max(lons) > 179.9
+    west, _, east, _ = win.lonlat_bbox()
+    assert west > 179.9 and east < -179.9  # GeoJSON convention: west > east across the antimeridian
+    stub = EarthSearchStub(http_server)
+    stub.add(load_item(T01WCR), cogs_for_item(load_item(T01WCR), site, DAY_01))
+    res = source(stub).fetch_s2(site, DAY_01)
+    assert res.status == "ingested" and res.meta["valid_fraction"] > 0.97, res.detail
+    assert stub.search_bodies[0]["intersects"] == aoi
+
+
 def test_offsets_come_from_raster_bands_not_from_the_boa_flag(http_server):
     """An old-baseline item: raster:bands offset 0 and a misleading earthsearch:boa_offset_applied."""
     old = load_item(T38XNF)

@@ -279,13 +279,18 @@ class SentinelHubS2:
 
     # -- catalog -----------------------------------------------------------------------------
     def _catalog_search(self, window: SiteWindow, day: date, raw: dict) -> None:
-        from sentinelhub import CRS, BBox, DownloadRequest, MimeType, SentinelHubCatalog
+        from sentinelhub import CRS, BBox, DownloadRequest, Geometry, MimeType, SentinelHubCatalog
         from sentinelhub.constants import RequestType
+        from shapely.geometry import shape
 
         _, start, end = day_bounds(day)
         west, south, east, north = window.lonlat_bbox()
+        if west <= east:
+            where = {"bbox": BBox((west, south, east, north), CRS.WGS84)}
+        else:  # the AOI crosses the antimeridian: search its two halves, not a world-wide bbox
+            where = {"geometry": Geometry(shape(window.aoi_geojson()), CRS.WGS84)}
         catalog = SentinelHubCatalog(config=self._config())
-        search = catalog.search(_data_collection(self.level, self.base_url), bbox=BBox((west, south, east, north), CRS.WGS84),
+        search = catalog.search(_data_collection(self.level, self.base_url), **where,
                                 time=(start.replace(tzinfo=None), end.replace(tzinfo=None)), limit=self.page_limit)
         next_token = None
         for page in range(1, self.max_pages + 1):
