@@ -350,11 +350,35 @@ def up(paths: StackPaths | None = None, log=print) -> dict:
         for comp in AIRFLOW_COMPONENTS:
             if not running_pid(paths, comp):
                 _spawn(paths, comp, [airflow, comp], env)
+    ensure_pools(paths, airflow, env, log)
     if not wait_api_healthy(ports["api"], 120):
         raise RuntimeError(f"Airflow api-server not healthy on :{ports['api']}; see {paths.logs}/api-server.log")
     log(f"  airflow     http://127.0.0.1:{ports['api']}  (scheduler, dag-processor, triggerer, api-server)")
     log(f"  stack up in {time.time() - t0:.1f} s")
     return {"api": f"http://127.0.0.1:{ports['api']}", "s3": f"http://127.0.0.1:{ports['s3']}"}
+
+
+def pools_spec() -> dict:
+    """``airflow pools import`` JSON for the per-provider pools (``sources.PROVIDER_POOLS``)."""
+    from .sources import PROVIDER_POOLS
+
+    return {name: {"slots": slots, "description": desc, "include_deferred": False}
+            for name, slots, desc in PROVIDER_POOLS.values()}
+
+
+def ensure_pools(paths: StackPaths, airflow: str, env: dict[str, str], log=print) -> None:
+    """Create/update the provider pools (flarewatch_firms, ...) once per spec change (one CLI call)."""
+    spec = json.dumps(pools_spec(), indent=1, sort_keys=True)
+    stamp = paths.airflow_home / ".pools.json"
+    if stamp.exists() and stamp.read_text() == spec:
+        return
+    tmp = paths.airflow_home / "pools.import.json"
+    tmp.write_text(spec)
+    res = subprocess.run([airflow, "pools", "import", str(tmp)], env={**os.environ, **env}, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"airflow pools import failed:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
+    stamp.write_text(spec)
+    log(f"  airflow     pools {', '.join(sorted(pools_spec()))}")
 
 
 def wait_api_healthy(port: int, timeout: float) -> bool:

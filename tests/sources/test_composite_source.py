@@ -299,3 +299,23 @@ class TestIngest:
             rows = cur.fetchall()
         conn.commit()
         assert (42.0, None, "viirs") in rows
+
+
+@pytest.mark.integration
+def test_localstack_creates_the_provider_pools(airflow_env, tmp_path):
+    import os
+
+    from flarewatch.localstack import StackPaths, ensure_pools
+    from flarewatch.sources import PROVIDER_POOLS
+
+    paths = StackPaths(tmp_path)
+    paths.airflow_home.mkdir(parents=True)
+    airflow = str(Path(sys.executable).parent / "airflow")
+    logged = []
+    ensure_pools(paths, airflow, dict(os.environ), logged.append)
+    ensure_pools(paths, airflow, dict(os.environ), logged.append)  # unchanged spec: no second CLI call
+    assert len(logged) == 1
+    out = subprocess.run([airflow, "pools", "list", "--output", "json"], capture_output=True, text=True, env=os.environ)
+    pools = {p["pool"]: int(p["slots"]) for p in json.loads(out.stdout[out.stdout.index("[{"):])}
+    for name, slots, _ in PROVIDER_POOLS.values():
+        assert pools[name] == slots
