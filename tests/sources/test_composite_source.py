@@ -319,3 +319,19 @@ def test_localstack_creates_the_provider_pools(airflow_env, tmp_path):
     pools = {p["pool"]: int(p["slots"]) for p in json.loads(out.stdout[out.stdout.index("[{"):])}
     for name, slots, _ in PROVIDER_POOLS.values():
         assert pools[name] == slots
+
+
+def test_real_s2_providers_are_built_from_settings(monkeypatch):
+    cfg = env(flarewatch_s2_source="earth-search", flarewatch_earth_search_url="http://127.0.0.1:1/v1",
+              flarewatch_earth_search_collection="sentinel-2-l2a", flarewatch_s2_max_cloud="30")
+    es = build_source(cfg).provider("earth-search")
+    assert (es.stac_url, es.collection, es.max_cloud) == ("http://127.0.0.1:1/v1", "sentinel-2-l2a", 30.0)
+    assert es.session is not None
+
+    monkeypatch.setenv("AIRFLOW_CONN_FLAREWATCH_SENTINELHUB",
+                       '{"conn_type": "http", "login": "cid", "password": "csecret-123", "host": "https://sh.example"}')
+    sh = build_source(env(flarewatch_s2_max_cloud="30")).provider("sentinel-hub")
+    assert (sh.client_id, sh.base_url, sh.max_cloud) == ("cid", "https://sh.example", 30.0)
+    monkeypatch.delenv("AIRFLOW_CONN_FLAREWATCH_SENTINELHUB")
+    with pytest.raises(PermanentSourceError, match="flarewatch_sentinelhub"):
+        build_source(Settings.from_env({})).provider("sentinel-hub")
