@@ -222,3 +222,15 @@ def test_live_nightfire():
     day = (datetime.now(timezone.utc) - timedelta(days=10)).date()
     res = NightfireSource(Settings.from_env()).fetch_viirs(SITE, day)
     assert res.status in ("ingested", "no_data")
+
+
+def test_night_window_matches_the_simulators_night():
+    """The window real sources clip to holds the demo's VIIRS scans for every demo site."""
+    from flarewatch.simulator import simulate_scene
+    from flarewatch.sites import load_sites
+    from flarewatch.viirs import in_time_window, night_window_utc
+
+    for site in load_sites():
+        for day in (date(2025, 1, 10), date(2025, 6, 1)):
+            df = parse_vnf_csv(simulate_scene(site, day).viirs_csv)
+            assert in_time_window(df, *night_window_utc(site.lon, day)).all(), (site.site_id, day)
