@@ -25,7 +25,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from flarewatch.orchestration import DEFAULT_ARGS, START_DATE
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("flarewatch.calibration_import")
 
 
 @dag(
