@@ -787,6 +787,9 @@ def import_calibration(
         rows_by_number = {n: raw for n, raw, _ in table.rows}
         stored = _stored_periods(cur, {m.series for m in result.accepted})
         result = check_stored_overlaps(result, stored, rows_by_number)
+        if result.accepted_rows + len(result.rejected) != result.n_rows:  # nothing may be dropped silently
+            raise AssertionError(f"{imported_from}: {result.n_rows} rows read but {result.accepted_rows} accepted"
+                                 f" and {len(result.rejected)} quarantined")
 
         inserted = updated = 0
         if result.accepted:
@@ -825,8 +828,6 @@ def import_calibration(
             (batch, imported_from, etag, result.fmt, result.n_rows, result.accepted_rows, len(result.rejected),
              json.dumps(summary)),
         )
-    if summary["rows"] != summary["accepted_rows"] + summary["quarantined"]:  # nothing dropped silently
-        raise AssertionError(f"calibration import lost rows: {summary}")
     return summary
 
 
