@@ -46,7 +46,7 @@ FILE_0602 = [
 
 
 def gz(rows) -> bytes:
-    return gzip.compress(vnf_csv_from_records(rows).encode())
+    return gzip.compress(vnf_csv_from_records(rows).encode(), mtime=0)  # deterministic bytes
 
 
 def serve(http_server, files: dict, token: str | None = TOKEN):
