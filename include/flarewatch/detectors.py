@@ -64,7 +64,7 @@ def deployable_weights(fetch, model_dir: Path, formats=EXPORT_FORMATS, imgsz: in
     """
     model_dir = Path(model_dir)
     weights = model_dir / MODEL_FILE
-    missing = lambda: [f for f in formats if not _exported(model_dir, f)]  # noqa: E731
+    missing = lambda: [f for f in formats if not _exported(model_dir, f)]
     if weights.exists() and not missing():
         return weights
     with _file_lock(model_dir.parent / f".{model_dir.name}.lock"):
@@ -82,7 +82,7 @@ def deployable_weights(fetch, model_dir: Path, formats=EXPORT_FORMATS, imgsz: in
                 try:
                     export(weights, formats=(fmt,), imgsz=imgsz)
                     log.info("exported %s to %s", weights, fmt)
-                except Exception as exc:  # export is an optimisation: fall back to the next runtime
+                except Exception as exc:  # noqa: BLE001 - export is an optimisation: fall back to the next runtime
                     log.warning("could not export %s to %s (%s: %s); using another runtime",
                                 weights, fmt, type(exc).__name__, exc)
                     if fmt == "openvino":  # a half-written export must not be picked up later
