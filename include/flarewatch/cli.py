@@ -18,14 +18,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from urllib.parse import quote
 from datetime import date, timedelta
+from urllib.parse import quote
 
 from . import localstack
 
 DEMO_START = date(2025, 6, 1)
 DEMO_DAYS = 7
 PIPELINE_DAGS = ("flare_ingest", "flare_process", "emissions_rollup")
+CALIBRATION_DAG = "calibration_import"
 
 
 def _print(msg: str = "") -> None:
@@ -120,6 +121,9 @@ def cmd_migrate(args) -> int:
         if args.seed_sites:
             n = db.upsert_sites(conn, load_sites(args.sites_file or os.environ.get("FLAREWATCH_SITES_FILE") or None))
             _print(f"sites upserted: {n}")
+            from .calibration import load_site_map, seed_site_map
+
+            _print(f"calibration site map rows upserted: {seed_site_map(conn, load_site_map())}")
     finally:
         conn.close()
     return 0
@@ -246,6 +250,45 @@ def _create_backfill(api: AirflowApi, start: date, end: date) -> dict:
     })
 
 
+def _load_demo_calibration(api: AirflowApi, paths, start: date, end: date) -> str | None:
+    """Upload the simulator's meter readings (with their gaps and bad rows) and trigger calibration_import."""
+    import boto3
+
+    from .calibration import upload_demo_calibration
+    from .config import Settings
+    from .sites import load_sites
+
+    env = localstack.stack_env(paths)
+    conn_json = json.loads(env["AIRFLOW_CONN_FLAREWATCH_S3"])
+    s3 = boto3.client("s3", endpoint_url=conn_json["extra"]["endpoint_url"], aws_access_key_id=conn_json["login"],
+                      aws_secret_access_key=conn_json["password"], region_name="us-east-1")
+    uri = upload_demo_calibration(s3, Settings.from_env(env), load_sites(), start, end)
+    run = api.post(f"/api/v2/dags/{CALIBRATION_DAG}/dagRuns", {"logical_date": None, "conf": {}})
+    _print(f"  calibration  simulated meter readings {uri}; calibration_import run {run['dag_run_id']}")
+    return run["dag_run_id"]
+
+
+def _print_calibration(api: AirflowApi, conn, run_id: str | None) -> None:
+    if run_id is None:
+        return
+    deadline = time.time() + 120
+    state = None
+    while time.time() < deadline:
+        state = api.get(f"/api/v2/dags/{CALIBRATION_DAG}/dagRuns/{run_id}")["state"]
+        if state in ("success", "failed"):
+            break
+        time.sleep(2)
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*), count(DISTINCT site_id) FROM calibration_measurements")
+        n, n_sites = cur.fetchone()
+        cur.execute("SELECT kind, count(*) FROM calibration_quarantine GROUP BY 1 ORDER BY 1")
+        quarantined = cur.fetchall()
+    conn.commit()
+    q = ", ".join(f"{k} {v}" for k, v in quarantined) or "none"
+    _print(f"\nCalibration import ({state}): {n} metered periods for {n_sites} sites in calibration_measurements;"
+           f" quarantined rows: {q}  (SELECT * FROM calibration_quarantine)")
+
+
 def cmd_demo(args) -> int:
     from datetime import datetime, timezone
 
@@ -267,16 +310,17 @@ def cmd_demo(args) -> int:
             dags = {d["dag_id"]: d for d in api.get("/api/v2/dags?limit=100")["dags"]}
         except RuntimeError:
             dags = {}
-        if set(PIPELINE_DAGS) <= set(dags):
+        if set(PIPELINE_DAGS) | {CALIBRATION_DAG} <= set(dags):
             break
         if time.time() > deadline:
             _print(f"DAGs not parsed after 180 s; see {paths.logs}/dag-processor.log")
             return 1
         time.sleep(2)
-    for dag_id in PIPELINE_DAGS:
+    for dag_id in (*PIPELINE_DAGS, CALIBRATION_DAG):
         if dags[dag_id].get("is_paused"):
             api.patch(f"/api/v2/dags/{dag_id}", {"is_paused": False})
-    _print("  flare_ingest, flare_process, emissions_rollup are parsed and unpaused")
+    _print("  flare_ingest, flare_process, emissions_rollup, calibration_import are parsed and unpaused")
+    calibration_run = _load_demo_calibration(api, paths, start, start + timedelta(days=n_days - 1))
 
     # flare_ingest runs at 06:00 UTC for the previous day: acquisition day D is the run of D+1.
     since = datetime.now(timezone.utc).isoformat()
@@ -332,6 +376,7 @@ def cmd_demo(args) -> int:
         _print(f"\n[4/4] Done in {time.time() - t0:.0f} s: {c['detections']} flare detections, "
                f"{c['emissions']} emission estimates.")
         print_summary(conn, start, end)
+        _print_calibration(api, conn, calibration_run)
     finally:
         conn.close()
     pw = localstack.airflow_password(paths)

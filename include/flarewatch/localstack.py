@@ -332,6 +332,9 @@ def up(paths: StackPaths | None = None, log=print) -> dict:
         conn.commit()
         if n_sites == 0:
             db.upsert_sites(conn, load_sites(os.environ.get("FLAREWATCH_SITES_FILE") or None))
+            from .calibration import load_site_map, seed_site_map
+
+            seed_site_map(conn, load_site_map())  # reported wells/leases -> sites (illustrative)
     finally:
         conn.close()
     log(f"  results db  migrations applied now: {applied or 'none (up to date)'}")
