@@ -4,13 +4,39 @@
 flat dict of plain Python values; ``FEATURE_DOCS`` gives each feature's unit and source. Those
 dicts feed the volume model, the database and the learned regressors.
 
-Background: per band, the median reflectance of an annulus around the detection's bounding box
-(``ANNULUS_INNER_PX`` to ``ANNULUS_OUTER_PX`` pixels outside it; candidate hot pixels (detector
-rules 1-3), nodata and cloud pixels excluded; widened to ``ANNULUS_FALLBACK_OUTER_PX`` and then to
-the whole tile when too few pixels remain). Excesses are summed over every valid pixel of the
-bounding box widened by ``SUM_MARGIN_PX``, so the spill of the flame's signal into neighbouring,
-non-candidate pixels (the point-spread function) is counted and the noise of the others averages
-out.
+Background: per band, the median reflectance of an annulus around the flame's core (its clipped
+pixels and brightest B12 pixels, ``_seeds``, + ``SUM_MARGIN_PX``), not around the detector's box: a
+YOLO label box (~12 px) reaches past the well pad a flame stands on. The annulus runs from
+``ANNULUS_INNER_PX`` to ``ANNULUS_OUTER_PX`` pixels outside that core box; candidate hot pixels
+(detector rules 1-3), nodata and cloud pixels are excluded; it is widened to
+``ANNULUS_FALLBACK_OUTER_PX`` and then to the whole tile when too few pixels remain.
+
+Footprint: excesses are summed over the flame's pixels in the detection's box widened by
+``SUM_MARGIN_PX``: clipped or flame-coloured pixels (rho12 excess > ``FOOTPRINT_MIN_EXCESS`` and >
+``FOOTPRINT_MIN_RATIO`` x the rho11 excess) connected to the core and within
+``FOOTPRINT_REACH_PX`` of it, widened again by ``SUM_MARGIN_PX`` (``_footprint``). The spill of the
+flame's signal into neighbouring pixels (the point-spread function) is counted, while the
+background pixels of a large box are not: each would add its share of the background error.
+
+Clipped pixels. A flare's core is usually clipped in B12 (and often in B11): a clipped pixel holds
+the sensor's saturation value, not the flame's radiance, so it pulls the B12/B11 ratio of any sum
+that includes it far below Planck (~0.4 instead of ~0.8 at 1800 K, i.e. an apparent temperature
+above 3500 K) and makes the FRP a lower bound. The colour temperature is therefore taken from the
+footprint pixels where *neither* band is clipped -- the PSF wings of a saturated flame, or every
+pixel of an unsaturated one -- because a sub-pixel flame adds the same Planck spectrum, scaled by
+the PSF, to every pixel it touches. The ratio is the slope of L12 against L11 over those pixels
+(``_colour_ratio``), which also cancels the background level under the flame (a well pad brighter
+than the annulus biases a ratio of sums of the faint wings). The FRP uses B12 where it is intact
+and, in B12-clipped pixels, ``ratio x L11`` (the B12 radiance that pixel's B11 implies at the
+flame's colour temperature); where both bands are clipped the pixel's estimate is a lower bound.
+
+A pixel counts as clipped in B12 at or above the tile's B12 clip DN (``detection.b12_clip_dn``:
+DN 65535 or the tile's saturation plateau) or under Marchese's saturated-pixel rule (rho12 >
+``saturated_rho12`` and rho11 > rho12: an intact flame pixel is always brighter in rho12); in B11
+at DN 65535 or the tile's B11 saturation plateau (same plateau test on the B11 DNs). A tile with
+a single clipped pixel in a band (and no DN 65535) shows no plateau: a lone clipped B12 pixel,
+unless Marchese's rule flags it, stays in the ratio fit and biases it slightly, and a lone clipped
+B11 pixel does not set ``swir_frp_lower_bound`` (each in ~3 of 114 simulated tiles).
 """
 
 from __future__ import annotations
@@ -20,20 +46,37 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 
 from . import physics
 from .config import S2_BANDS, S2_PIXEL_M, VIIRS_FLARE_MIN_TEMP_K, ThresholdDetectorConfig
-from .detection import S2_SATURATED_DN, Detection, day_of_year, spectral_candidates
+from .detection import Detection, b12_clip_dn, day_of_year, spectral_candidates
 from .tiles import Tile
 from .viirs import flare_like, match_viirs
 
-# Excesses are summed over the bbox widened by SUM_MARGIN_PX: the sensor's point-spread function
-# spreads a sub-pixel flame over ~3 x 3 pixels, and the outer ones often miss the detector's rules.
+# The flame's footprint is looked for in the bbox widened by SUM_MARGIN_PX and widened by it: the
+# sensor's point-spread function spreads a sub-pixel flame over ~3 x 3 pixels, and the outer ones
+# often miss the detector's rules.
 SUM_MARGIN_PX = 1
-ANNULUS_INNER_PX = SUM_MARGIN_PX  # the background annulus starts where the summed box ends
+ANNULUS_INNER_PX = SUM_MARGIN_PX  # the background annulus starts 1 px past the flame's core box
 ANNULUS_OUTER_PX = 6
 ANNULUS_FALLBACK_OUTER_PX = 15
 ANNULUS_MIN_PIXELS = 8
+# Flame footprint (``_footprint``): pixels of the summed box that are clipped, or whose rho12
+# excess exceeds FOOTPRINT_MIN_EXCESS (reflectance; as yolo.HOT_EXCESS_MIN) and FOOTPRINT_MIN_RATIO
+# x their rho11 excess (a flame below ~3500 K adds >= 1.3x more rho12 than rho11 reflectance, ~2.3x
+# at 1800 K; glint, roofs and well pads about as much or less: the detector's glint rule), connected
+# to the flame's core and widened by SUM_MARGIN_PX for the PSF wings, ...
+FOOTPRINT_MIN_EXCESS = 0.05
+FOOTPRINT_MIN_RATIO = 1.3
+# ... and no farther than this from the flame's core (``_seeds``: clipped pixels, B12 pixels at
+# least half as bright as the brightest): with the ~0.6 px PSF sigma of the 20 m SWIR bands a
+# point flame puts ~1 % of its signal beyond that, while a well pad brighter than the field around
+# it can be flame-coloured in excess terms (2 px: YOLO boxes took in pads, p90 error 450 K).
+FOOTPRINT_REACH_PX = 1
+# The colour ratio is the slope of L12 against L11 over the unclipped pixels; it is used when the
+# slope is at least RATIO_MIN_T standard errors above zero (colour known to better than ~20 %).
+RATIO_MIN_T = 5.0
 
 # name -> (unit, source / formula). Used by the README's feature table.
 FEATURE_DOCS: dict[str, tuple[str, str]] = {
@@ -41,31 +84,46 @@ FEATURE_DOCS: dict[str, tuple[str, str]] = {
     "hot_area_m2": ("m2", "hot_pixels x 400 m2 (20 m Sentinel-2 SWIR pixel); pixel area, not flame area"),
     "b12_excess_sum": (
         "reflectance (dimensionless)",
-        "sum over the bbox (+1 px margin) of rho12 minus the annulus background median",
+        "sum over the flame footprint (clipped or flame-coloured pixels of the bbox +1 px next to the flame's "
+        "core, widened by 1 px; module docstring) of rho12 minus the annulus background median",
     ),
     "b12_excess_peak": ("reflectance (dimensionless)", "largest single-pixel rho12 excess in the bbox (+1 px margin)"),
     "b11_excess_sum": (
         "reflectance (dimensionless)",
-        "sum over the bbox (+1 px margin) of rho11 minus the annulus background median",
+        "sum over the flame footprint (as b12_excess_sum) of rho11 minus the annulus background median",
     ),
     "b11_excess_peak": ("reflectance (dimensionless)", "largest single-pixel rho11 excess in the bbox (+1 px margin)"),
     "b12_b11_ratio": (
         "dimensionless",
-        "L12_excess / L11_excess, summed background-subtracted TOA radiances (L = rho E_sun cos(theta_s) / (pi d^2)); "
-        "~0.6-0.9 for 1600-2200 K flames, > 1.5 for < 1200 K fires (Planck)",
+        "flame's L12/L11 excess TOA radiance ratio (L = rho E_sun cos(theta_s) / (pi d^2)): slope of L12 against "
+        "L11 over the flame-footprint pixels where NEITHER band is clipped (all of them for an "
+        "unsaturated flare, the PSF wings of a saturated one), so a clipped core and the background level under "
+        "the flame drop out; Planck: 0.95 at 1600 K, 0.81 at 1800 K, 0.71 at 2000 K, 0.65 at 2200 K, > 1.5 "
+        "below 1200 K; None with < 3 such pixels or a slope < 5 standard errors",
     ),
+    "ratio_pixels": ("count", "pixels used for b12_b11_ratio: flame-footprint pixels with neither band clipped"),
     "temperature_k": (
         "K",
-        "two-band B12/B11 colour temperature of the summed excess radiances (physics.ratio_temperature, Planck); "
-        "None if saturated or the ratio is outside 600-3500 K",
+        "two-band B12/B11 colour temperature of b12_b11_ratio (physics.ratio_temperature, Planck), so also for "
+        "saturated flares with unclipped PSF wings; None without a ratio (no usable unclipped pixels) or if the "
+        "ratio is outside 600-3500 K",
     ),
     "swir_frp_mw": (
         "MW",
-        "SWIR radiance method, FRP = A_pix sigma / a L_excess (Fisher & Wooster 2018, Remote Sens. 10(2):305), "
-        "B12 (a = 5.72e-9, +/-6.3 % over 1600-2200 K); if saturated, max of the B12 and B11 (a = 7.28e-9, "
-        "+/-13.6 %) estimates, a lower bound when both bands are clipped",
+        "SWIR radiance method, FRP = A_pix sigma / a L12_excess (Fisher & Wooster 2018, Remote Sens. 10(2):305; "
+        "a = 5.72e-9 for B12, +/-6.3 % over 1600-2200 K), L12 summed over the flame footprint with each "
+        "B12-clipped pixel's L12 replaced by b12_b11_ratio x L11 (a lower bound where B11 is clipped too); "
+        "without a ratio, max of the B12 and B11 (a = 7.28e-9, +/-13.6 %) estimates when clipped",
     ),
-    "swir_frp_band": ("text", "band used for swir_frp_mw: 'B12', or 'B11' (saturated detections only)"),
+    "swir_frp_band": (
+        "text",
+        "how swir_frp_mw was measured: 'B12' (no B12-clipped pixel), 'B12+B11' (B12-clipped pixels from "
+        "ratio x L11), 'B11' (clipped, no ratio: B11 estimate was the larger)",
+    ),
+    "swir_frp_lower_bound": (
+        "bool",
+        "swir_frp_mw is a lower bound: a pixel clipped in both bands, or B12 clipped with no ratio and B11 not intact",
+    ),
     "lat": ("degrees north (WGS84)", "detection centroid (B12-excess-weighted) via Tile.pixel_to_lonlat"),
     "lon": ("degrees east (WGS84)", "detection centroid (B12-excess-weighted) via Tile.pixel_to_lonlat"),
     "cloud_flag": ("bool", "cloud mask within 2 px of the detection"),
@@ -112,6 +170,72 @@ def _annulus_background(
     return {b: (v if math.isfinite(v) else 0.0) for b, v in out.items()}
 
 
+def _clip_masks(tile: Tile, rho11: np.ndarray, rho12: np.ndarray, dn11: np.ndarray, dn12: np.ndarray,
+                clip12_dn: int, cfg: ThresholdDetectorConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel (B12 clipped, B11 clipped) masks of a window (see the module docstring)."""
+    clip11_dn = b12_clip_dn(tile.dn[S2_BANDS.index("B11")], tile.valid, tile.scale, tile.offset, cfg)
+    with np.errstate(invalid="ignore"):
+        marchese = (rho12 > cfg.saturated_rho12) & (rho11 > rho12)
+    return (dn12 >= clip12_dn) | marchese, dn11 >= clip11_dn
+
+
+def _seeds(rho12: np.ndarray, clip12: np.ndarray, clip11: np.ndarray, finite: np.ndarray) -> np.ndarray:
+    """The flame's core in a window: its clipped pixels, its brightest B12 pixel and those at least
+    half as bright above the window's median (a flame on a pixel corner lights four alike)."""
+    seeds = (clip12 | clip11) & finite
+    if finite.any():
+        v = np.where(finite, rho12, -np.inf)
+        top, ref = float(v.max()), float(np.median(rho12[finite]))
+        seeds |= finite & (v - ref >= 0.5 * (top - ref))
+        seeds.flat[int(np.argmax(v))] = True
+    return seeds
+
+
+def _footprint(ex12: np.ndarray, ex11: np.ndarray, clip12: np.ndarray, clip11: np.ndarray,
+               finite: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """The flame's pixels in a window of rho excesses (see ``FOOTPRINT_MIN_EXCESS``).
+
+    Core: clipped pixels and flame-coloured ones (rho12 excess > ``FOOTPRINT_MIN_EXCESS`` and >
+    ``FOOTPRINT_MIN_RATIO`` x the rho11 excess) within ``FOOTPRINT_REACH_PX`` of the ``seeds``
+    (``_seeds``), only its 8-connected parts holding a seed, so that bright ground elsewhere in a
+    large box stays out; widened by ``SUM_MARGIN_PX`` for the PSF wings (still within reach).
+    All finite pixels if no core.
+    """
+    eight = np.ones((3, 3), bool)
+    with np.errstate(invalid="ignore"):
+        core = clip12 | clip11 | (ex12 > np.maximum(FOOTPRINT_MIN_EXCESS, FOOTPRINT_MIN_RATIO * ex11))
+    core &= finite
+    if not (core & seeds).any():
+        return finite.copy()
+    reach = ndimage.binary_dilation(seeds, structure=eight, iterations=FOOTPRINT_REACH_PX) & finite
+    labels, _ = ndimage.label(core & reach, structure=eight)
+    keep = np.isin(labels, np.unique(labels[seeds & core]))
+    return ndimage.binary_dilation(keep, structure=eight, iterations=SUM_MARGIN_PX) & reach
+
+
+def _colour_ratio(l12: np.ndarray, l11: np.ndarray) -> float | None:
+    """B12/B11 radiance ratio of the flame in the unclipped pixels: slope of the L12-on-L11 fit.
+
+    ``l12``/``l11``: background-subtracted excess radiances of the usable pixels. Each pixel holds
+    the same flame spectrum, scaled by its PSF weight, over a background, so L12 = c + ratio L11:
+    the slope is the flame's ratio whatever the background level under the flame (a well pad, a
+    road), which a ratio of sums is not -- an annulus median 0.04 off is as large as the B11
+    signal in a saturated flare's wings. None unless >= 3 pixels and the slope is >= ``RATIO_MIN_T``
+    standard errors above zero (the flame's colour is measured to better than 1/RATIO_MIN_T).
+    """
+    n = l12.size
+    if n < 3:
+        return None
+    dx, dy = l11 - l11.mean(), l12 - l12.mean()
+    sxx = float(dx @ dx)
+    if not sxx > 0:
+        return None
+    slope = float(dx @ dy) / sxx
+    res = dy - slope * dx
+    se = math.sqrt(float(res @ res) / (n - 2) / sxx)
+    return slope if slope > 0 and slope >= RATIO_MIN_T * se else None
+
+
 def viirs_features(
     lat: float, lon: float, viirs_flares: pd.DataFrame | None, min_temp_k: float = VIIRS_FLARE_MIN_TEMP_K
 ) -> dict:
@@ -150,54 +274,85 @@ def extract_features(
     """Features of ``det`` in ``tile`` (see ``FEATURE_DOCS`` for units and sources).
 
     Values are int (counts), bool (flags), str (``swir_frp_band``), float, or None where the
-    quantity is unavailable (no VIIRS match; temperature of a saturated detection or a ratio out
-    of range). No NaN is returned. ``viirs_flares``: parsed VNF rows (``viirs.parse_vnf_csv``),
-    filtered or not, or None; rows below ``viirs_min_temp_k`` (K) are ignored. ``cfg``: the
-    detector configuration, for excluding hot pixels from the background.
+    quantity is unavailable (no VIIRS match; no unclipped flame signal for the colour ratio, or a
+    ratio out of range). No NaN is returned. ``viirs_flares``: parsed VNF rows
+    (``viirs.parse_vnf_csv``), filtered or not, or None; rows below ``viirs_min_temp_k`` (K) are
+    ignored. ``cfg``: the detector configuration, for excluding hot pixels from the background.
 
-    Saturation (``det.saturated``, or a clipped B12 (``detection.b12_clip_dn``) or B11 DN 65535
-    in the summed box): B12 is clipped, so ``temperature_k`` is None and ``swir_frp_mw`` is the
-    larger of the B12 and B11 estimates, a lower bound unless B11 is intact (``swir_frp_band``).
+    Saturation (``det.saturated``, or a clipped B12 or B11 pixel in the summed box, see the
+    module docstring): the colour ratio and ``temperature_k`` come from the footprint pixels
+    where neither band is clipped (the PSF wings), and ``swir_frp_mw`` replaces the B12 radiance of
+    B12-clipped pixels with ratio x L11 (``swir_frp_band``, ``swir_frp_lower_bound``).
     """
     rho = {b: tile.reflectance(b) for b in ("B11", "B12")}
     dn12 = tile.dn[S2_BANDS.index("B12")]
     dn11 = tile.dn[S2_BANDS.index("B11")]
     candidates = spectral_candidates(tile, cfg)
-    clip_dn = candidates.clip_dn
     exclude = candidates.mask(tile.shape) | ~tile.valid
     if tile.cloud_mask is not None:
         exclude = exclude | tile.cloud_mask
-    bg = _annulus_background({"B11": rho["B11"], "B12": rho["B12"]}, exclude, det.bbox)
 
     h, w = tile.shape
     m = SUM_MARGIN_PX
     r0, c0, r1, c1 = max(det.bbox[0] - m, 0), max(det.bbox[1] - m, 0), min(det.bbox[2] + m, h), min(det.bbox[3] + m, w)
-    box12 = rho["B12"][r0:r1, c0:c1].astype(np.float64) - bg["B12"]
-    box11 = rho["B11"][r0:r1, c0:c1].astype(np.float64) - bg["B11"]
-    ex12_sum, ex11_sum = float(np.nansum(box12)), float(np.nansum(box11))
-    ex12_peak = float(np.nanmax(box12)) if np.isfinite(box12).any() else 0.0
-    ex11_peak = float(np.nanmax(box11)) if np.isfinite(box11).any() else 0.0
+    win12 = rho["B12"][r0:r1, c0:c1].astype(np.float64)
+    win11 = rho["B11"][r0:r1, c0:c1].astype(np.float64)
+    clip12, clip11 = _clip_masks(
+        tile, win11, win12, dn11[r0:r1, c0:c1], dn12[r0:r1, c0:c1], candidates.clip_dn, cfg,
+    )
+    finite = np.isfinite(win12) & np.isfinite(win11)
+    clip12, clip11 = clip12 & finite, clip11 & finite
+    saturated = bool(det.saturated) or bool(clip12.any() or clip11.any())
 
+    # Background around the flame's core box, not the detector's box (module docstring): past the
+    # well pad a flame stands on, the pad-to-field step would look like flame signal.
+    seeds = _seeds(win12, clip12, clip11, finite)
+    if seeds.any():
+        rr, cc = np.nonzero(seeds)
+        core_box = (max(r0 + int(rr.min()) - m, 0), max(c0 + int(cc.min()) - m, 0),
+                    min(r0 + int(rr.max()) + 1 + m, h), min(c0 + int(cc.max()) + 1 + m, w))
+    else:
+        core_box = det.bbox
+    bg = _annulus_background({"B11": rho["B11"], "B12": rho["B12"]}, exclude, core_box)
+    box12, box11 = win12 - bg["B12"], win11 - bg["B11"]
+    ex12_peak = float(np.nanmax(box12)) if finite.any() else 0.0
+    ex11_peak = float(np.nanmax(box11)) if finite.any() else 0.0
+
+    # The flame's footprint in the box (module docstring): a detector's box may be much larger
+    # than the flame, and every background pixel summed adds the background error.
+    foot = _footprint(box12, box11, clip12, clip11, finite, seeds)
+    ex12_sum, ex11_sum = float(box12[foot].sum()), float(box11[foot].sum())
+
+    # Per-pixel excess radiances, W m-2 sr-1 um-1 (L = rho E_sun cos(theta_s) / (pi d^2)).
     doy = day_of_year(tile)
-    l12 = float(physics.reflectance_to_radiance(ex12_sum, "B12", tile.sun_zenith_deg, doy))
-    l11 = float(physics.reflectance_to_radiance(ex11_sum, "B11", tile.sun_zenith_deg, doy))
-    clipped = bool((dn12[r0:r1, c0:c1] >= clip_dn).any() or (dn11[r0:r1, c0:c1] >= S2_SATURATED_DN).any())
-    saturated = bool(det.saturated) or clipped
+    lbox12 = np.where(foot, physics.reflectance_to_radiance(box12, "B12", tile.sun_zenith_deg, doy), 0.0)
+    lbox11 = np.where(foot, physics.reflectance_to_radiance(box11, "B11", tile.sun_zenith_deg, doy), 0.0)
 
-    ratio = l12 / l11 if l11 > 0 and l12 > 0 else None
-    temperature = None
-    if not saturated and ratio is not None:
-        temperature = _finite_or_none(physics.ratio_temperature(l12, l11))
+    # Colour ratio over the footprint pixels where neither band is clipped (module docstring).
+    usable = foot & ~clip12 & ~clip11
+    n_use = int(usable.sum())
+    ratio = _colour_ratio(lbox12[usable], lbox11[usable])
+    temperature = None if ratio is None else _finite_or_none(physics.ratio_temperature(ratio, 1.0))
 
-    frp12 = max(float(physics.swir_frp_mw(l12, band="B12")), 0.0)
-    frp_band, frp = "B12", frp12
-    if saturated:
-        # B12 is clipped, so its FRP is a lower bound. B11 saturates later (a flame is brighter
-        # in B12 reflectance); if B11 is intact its FRP is right to +/-13.6 %, if it is clipped
-        # too it is the other lower bound: the larger of the two is the better estimate.
-        frp11 = max(float(physics.swir_frp_mw(l11, band="B11")), 0.0)
-        if frp11 > frp12:
-            frp_band, frp = "B11", frp11
+    if ratio is not None:
+        # B12-clipped pixels: the B12 radiance their B11 implies at the flame's colour ratio (never
+        # below the clipped value); a lower bound where B11 is clipped too.
+        l12_est = np.where(clip12 & foot, np.maximum(lbox12, ratio * lbox11), lbox12)
+        frp = max(float(physics.swir_frp_mw(float(l12_est.sum()), band="B12")), 0.0)
+        frp_band = "B12+B11" if clip12.any() else "B12"
+        lower_bound = bool((clip12 & clip11).any())
+    else:
+        l12, l11 = float(lbox12.sum()), float(lbox11.sum())
+        frp_band, frp = "B12", max(float(physics.swir_frp_mw(l12, band="B12")), 0.0)
+        lower_bound = bool(clip12.any())
+        if saturated:
+            # No colour ratio: B12 is clipped, so its FRP is a lower bound. B11 saturates later (a
+            # flame is brighter in B12 reflectance); if B11 is intact its FRP is right to +/-13.6 %,
+            # if it is clipped too it is the other lower bound: the larger is the better estimate.
+            frp11 = max(float(physics.swir_frp_mw(l11, band="B11")), 0.0)
+            if frp11 > frp:
+                frp_band, frp = "B11", frp11
+                lower_bound = bool(clip11.any())
 
     lon, lat = tile.pixel_to_lonlat(det.row, det.col)
     features = {
@@ -208,9 +363,11 @@ def extract_features(
         "b11_excess_sum": ex11_sum,
         "b11_excess_peak": ex11_peak,
         "b12_b11_ratio": ratio,
+        "ratio_pixels": n_use,
         "temperature_k": temperature,
         "swir_frp_mw": frp,
         "swir_frp_band": frp_band,
+        "swir_frp_lower_bound": lower_bound,
         "lat": float(lat),
         "lon": float(lon),
         "cloud_flag": bool(det.cloud_flag),

@@ -12,7 +12,7 @@ from affine import Affine
 from flarewatch import physics
 from flarewatch.config import S2_WAVELENGTH_UM, STEFAN_BOLTZMANN
 from flarewatch.detection import detect_flares
-from flarewatch.features import FEATURE_DOCS, extract_features, share_viirs_radiant_heat
+from flarewatch.features import FEATURE_DOCS, _colour_ratio, extract_features, share_viirs_radiant_heat
 from flarewatch.tiles import Tile
 from flarewatch.viirs import VNF_COLUMNS, parse_vnf_csv
 
@@ -91,8 +91,9 @@ def test_clipped_b12_falls_back_to_b11_frp():
     tile = make_tile([(20, 20, 1800.0, 1.5)], noise=0.0)
     assert tile.dn[2, 20, 20] == 65535 and tile.dn[1, 20, 20] < 65535
     f = extract_features(tile, only_detection(tile), None)
-    assert f["saturated"] is True and f["temperature_k"] is None
-    assert f["swir_frp_band"] == "B11"
+    # one pixel, no PSF wings: no unclipped flame pixel is left for the colour ratio
+    assert f["saturated"] is True and f["temperature_k"] is None and f["b12_b11_ratio"] is None
+    assert f["swir_frp_band"] == "B11" and f["swir_frp_lower_bound"] is False
     assert f["swir_frp_mw"] == pytest.approx(STEFAN_BOLTZMANN * 1800.0**4 * 1.5 / 1e6, rel=0.15)
 
 
@@ -144,3 +145,105 @@ def test_shared_viirs_detection_is_split_by_frp():
     assert out[3]["viirs_share"] is None
     assert out[1]["viirs_area_m2"] == pytest.approx(4.0)
     assert feats[0]["viirs_rh_mw"] == 3.0  # inputs untouched
+
+
+# --- sub-pixel flames seen through a point-spread function, clipped like the sensor -------------
+# Hand-computed (Planck with CODATA constants, Sentinel-2A E_sun, d = 1.01626 AU on 21 June,
+# theta_s = 30 deg): a blackbody filling a 20 m pixel at 1800 K has rho12 = 2753.4, rho11 = 1180.6;
+# L12/L11 = 0.8096 at 1800 K, 0.9490 at 1600 K, 0.7145 at 2000 K.
+SAT = (1.8, 1.8, 1.6)  # saturation reflectance B8A, B11, B12 (as the simulator: B12 clips first)
+PSF_SIGMA = 0.6  # px
+
+
+def _psf_1d(center: float, n: int, sigma: float = PSF_SIGMA) -> np.ndarray:
+    """Share of a point source at ``center`` (px) falling in each of ``n`` pixels (gaussian PSF)."""
+    edges = (np.arange(n + 1) - center) / (sigma * math.sqrt(2.0))
+    return np.diff([0.5 * (1.0 + math.erf(e)) for e in edges])
+
+
+def make_psf_tile(temp_k, area_m2, row=20.3, col=20.6, size=40, bg=DESERT, pad=None, noise=0.003, seed=3) -> Tile:
+    """One sub-pixel flame through the PSF on ``bg``, clipped at ``SAT``, DN = rho / 1e-4 + 1000.
+
+    ``pad``: (B8A, B11, B12) reflectance added to a 7 x 7 well pad under the flame (a background
+    brighter than the annulus).
+    """
+    rng = np.random.default_rng(seed)
+    rho = np.stack([np.full((size, size), b) + rng.normal(0.0, noise, (size, size)) for b in bg])
+    if pad is not None:
+        r, c = int(row), int(col)
+        for i, p in enumerate(pad):
+            rho[i, r - 3 : r + 4, c - 3 : c + 4] += p
+    frac = np.outer(_psf_1d(row, size), _psf_1d(col, size))
+    for i, band in enumerate(("B8A", "B11", "B12")):
+        rho[i] += frac * flame_reflectance(temp_k, area_m2, band)
+        rho[i] = np.minimum(rho[i], SAT[i])
+    dn = np.clip(np.round((rho + 0.1) / 1e-4), 1, 65535).astype(np.uint16)
+    return Tile(
+        dn=dn, transform=Affine(20.0, 0.0, 500000.0, 0.0, -20.0, 3400000.0), crs_epsg=32638,
+        acquired_at=WHEN, sun_zenith_deg=SZA, scale=1e-4, offset=-0.1,
+    )  # fmt: skip
+
+
+def rh_mw(temp_k, area_m2):
+    return STEFAN_BOLTZMANN * temp_k**4 * area_m2 / 1e6
+
+
+def test_hand_computed_flame_reflectance():
+    assert flame_reflectance(1800.0, 400.0, "B12") == pytest.approx(2753.4, rel=1e-3)
+    assert flame_reflectance(1800.0, 400.0, "B11") == pytest.approx(1180.6, rel=1e-3)
+
+
+def test_unsaturated_psf_flame():
+    # 0.35 m2 at 1800 K on dark ground (an unclipped flame on the desert fails the detector's NHI
+    # rule): peak rho12 ~ 0.06 + 0.84, below the 1.6 clip; RH = 0.208 MW
+    tile = make_psf_tile(1800.0, 0.35, bg=(0.05, 0.08, 0.06))
+    assert tile.dn[2].max() < 17000
+    f = extract_features(tile, only_detection(tile), None)
+    assert f["saturated"] is False and f["swir_frp_band"] == "B12" and f["swir_frp_lower_bound"] is False
+    assert f["b12_b11_ratio"] == pytest.approx(0.8096, rel=0.05)
+    assert f["temperature_k"] == pytest.approx(1800.0, abs=100.0)
+    assert f["swir_frp_mw"] == pytest.approx(rh_mw(1800.0, 0.35), rel=0.20)
+
+
+@pytest.mark.parametrize("temp_k, area_m2", [(1600.0, 2.5), (1800.0, 1.2), (2000.0, 0.8)])
+def test_b12_clipped_core_keeps_its_temperature_and_frp(temp_k, area_m2):
+    # The core pixels clip in B12 (rho12 held at 1.6), B11 stays intact: the summed-box ratio of
+    # the old features was ~0.4-0.5 (-> None); the wings give the Planck ratio back.
+    tile = make_psf_tile(temp_k, area_m2)
+    dn11, dn12 = tile.dn[1], tile.dn[2]
+    assert (dn12 == 17000).sum() >= 2 and dn11.max() < 19000
+    f = extract_features(tile, only_detection(tile), None)
+    assert f["saturated"] is True
+    assert f["temperature_k"] == pytest.approx(temp_k, abs=100.0)
+    assert f["ratio_pixels"] >= 3
+    assert f["swir_frp_band"] == "B12+B11" and f["swir_frp_lower_bound"] is False
+    assert f["swir_frp_mw"] == pytest.approx(rh_mw(temp_k, area_m2), rel=0.20)
+
+
+def test_core_clipped_in_both_bands():
+    # 4 m2 at 1800 K (RH 2.38 MW): rho12 and rho11 both clip in the core; the wings still give
+    # the temperature, and the FRP is a flagged lower bound (well above the clipped-value sums)
+    tile = make_psf_tile(1800.0, 4.0)
+    assert (tile.dn[1] == 19000).sum() >= 2
+    f = extract_features(tile, only_detection(tile), None)
+    assert f["saturated"] is True
+    assert f["temperature_k"] == pytest.approx(1800.0, abs=100.0)
+    assert f["swir_frp_lower_bound"] is True
+    assert 0.5 * rh_mw(1800.0, 4.0) < f["swir_frp_mw"] < 1.05 * rh_mw(1800.0, 4.0)
+
+
+def test_brighter_ground_under_the_flame_does_not_bias_the_temperature():
+    # a gravel pad 0.05 brighter than the surrounding desert: as large as the B11 signal of the
+    # wings, it would drive a ratio of background-subtracted sums to > 2000 K
+    tile = make_psf_tile(1800.0, 1.2, pad=(0.05, 0.06, 0.05))
+    f = extract_features(tile, only_detection(tile), None)
+    assert f["temperature_k"] == pytest.approx(1800.0, abs=100.0)
+    assert f["swir_frp_mw"] == pytest.approx(rh_mw(1800.0, 1.2), rel=0.20)
+
+
+def test_colour_ratio_is_the_slope_over_a_background_offset():
+    l11 = np.array([0.0, 1.0, 5.0, 12.0, 30.0])
+    assert _colour_ratio(3.0 + 0.8 * l11, l11 - 2.0) == pytest.approx(0.8)
+    assert _colour_ratio(np.array([1.0, 2.0]), np.array([1.0, 3.0])) is None  # < 3 pixels
+    rng = np.random.default_rng(0)
+    assert _colour_ratio(rng.normal(0, 1, 25), rng.normal(0, 1, 25)) is None  # noise only
