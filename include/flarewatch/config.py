@@ -222,6 +222,7 @@ class Settings:
     viirs_source: str = "demo"  # deployment default; a site's sites.viirs_source overrides it
     sources: SourceSettings = field(default_factory=SourceSettings)
     detector_kind: str = "yolo"  # "yolo" (registry champion, else shipped weights) or "threshold"
+    volume_model: str = "regressor"  # "regressor" (registry champion, else shipped) or "calibration" (baseline)
     detector_runtime: str = "auto"  # YOLO runtime: auto (OpenVINO > ONNX Runtime > PyTorch), torch, onnx, openvino
     sites_file: str | None = None
     detector: ThresholdDetectorConfig = field(default_factory=ThresholdDetectorConfig)
@@ -235,6 +236,9 @@ class Settings:
         detector_kind = env.get("FLAREWATCH_DETECTOR", "yolo")
         if detector_kind not in ("yolo", "threshold"):
             raise ValueError(f"FLAREWATCH_DETECTOR must be 'yolo' or 'threshold', got {detector_kind!r}")
+        volume_model = env.get("FLAREWATCH_VOLUME_MODEL", "regressor")
+        if volume_model not in ("regressor", "calibration"):
+            raise ValueError(f"FLAREWATCH_VOLUME_MODEL must be 'regressor' or 'calibration', got {volume_model!r}")
         detector_runtime = env.get("FLAREWATCH_DETECTOR_RUNTIME", "auto")
         if detector_runtime not in ("auto", "torch", "onnx", "openvino"):
             raise ValueError("FLAREWATCH_DETECTOR_RUNTIME must be one of auto, torch, onnx, openvino, "
@@ -276,6 +280,7 @@ class Settings:
             sources=SourceSettings.from_env(env),
             detector_kind=detector_kind,
             detector_runtime=detector_runtime,
+            volume_model=volume_model,
             sites_file=env.get("FLAREWATCH_SITES_FILE") or None,
             calibration=cal,
             emission_factors=ef,

@@ -156,7 +156,8 @@ class SiteDayEstimate:
 
 
 def estimate_site_day(site: Site, day: date, tile, viirs_flares, settings: Settings, *,
-                      detector=None, detector_version: str | None = None) -> SiteDayEstimate:
+                      detector=None, detector_version: str | None = None, regressor=None,
+                      regressor_version: str | None = None) -> SiteDayEstimate:
     """Detect flares in ``tile`` (may be None), attach VIIRS, estimate volume and CO2. Pure: no I/O.
 
     ``viirs_flares``: flare-like VNF detections of the night (``viirs.flare_like``), or None.
@@ -164,6 +165,10 @@ def estimate_site_day(site: Site, day: date, tile, viirs_flares, settings: Setti
     None = the physics threshold detector. ``detector_version`` is stored on every row.
     Flare-like VIIRS detections inside the AOI with no Sentinel-2 flare within the match radius
     become ``sensor = 'viirs'`` detections (S2 clouded or missing), one per VIIRS pixel.
+    ``regressor``: a ``regressor.VolumeRegressor`` (``regressor_training.production_regressor``)
+    estimating each flare's volume and its prediction interval from the features; None = the
+    published calibration ``settings.calibration.method``. ``regressor_version`` (default the
+    model's ``version``) is stored in ``flare_emissions.model_version``.
     """
     from .detection import detect_flares
     from .emissions import co2_from_volume
@@ -236,6 +241,17 @@ def estimate_site_day(site: Site, day: date, tile, viirs_flares, settings: Setti
                 "detector": "viirs-nightfire", "detector_version": "viirs-nightfire-v1",
                 **{c: feats.get(c) for c in _FEATURE_COLUMNS}, "features": feats,
             }, feats)
+
+    if regressor is not None and out.emission_rows:
+        version = regressor_version or regressor.version
+        preds = regressor.predict_flares([r["features"] for r in out.detection_rows])
+        for em, prop, (v, lo, hi) in zip(out.emission_rows, out.properties, preds):
+            co2 = co2_from_volume(v, ef)
+            em.update(volume_kscm_d=_clean(v), volume_lo_kscm_d=_clean(lo), volume_hi_kscm_d=_clean(hi),
+                      volume_method="regressor", model_version=version, co2_t=_clean(co2.co2_t),
+                      ch4_slip_t=_clean(co2.ch4_slip_t), co2e_t=_clean(co2.co2e_t))
+            prop.update(volume_kscm_d=em["volume_kscm_d"], volume_lo_kscm_d=em["volume_lo_kscm_d"],
+                        volume_hi_kscm_d=em["volume_hi_kscm_d"], co2_t=em["co2_t"], co2e_t=em["co2e_t"])
     return out
 
 
@@ -248,11 +264,13 @@ _FEATURE_COLUMNS = (
 
 
 def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, detector=None,
-                     detector_version: str | None = None) -> dict:
+                     detector_version: str | None = None, regressor=None, regressor_version: str | None = None) -> dict:
     """Detect, measure and estimate one site-day; write Postgres rows and ``processed`` objects.
 
-    ``detector``/``detector_version``: see ``estimate_site_day`` (``detectors.production_detector``
-    picks them for the DAG); None = the threshold detector.
+    ``detector``/``detector_version`` and ``regressor``/``regressor_version``: see
+    ``estimate_site_day`` (``detectors.production_detector`` and
+    ``regressor_training.production_regressor`` pick them for the DAG); None = the threshold
+    detector and the published calibration.
     """
     from .render import annotated_png, detections_geojson
     from .tiles import decode_tile
@@ -286,7 +304,8 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
             raise ValueError(f"s3://{settings.raw_bucket}/{want['sentinel2']}: {exc}") from exc
 
     est = estimate_site_day(site, day, tile, viirs_flares, settings, detector=detector,
-                            detector_version=detector_version)
+                            detector_version=detector_version, regressor=regressor,
+                            regressor_version=regressor_version)
     det_rows, em_rows, props = est.detection_rows, est.emission_rows, est.properties
     keys = storage.processed_keys(day, site.site_id)
     pb = settings.processed_bucket
@@ -298,7 +317,8 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
         "volume_kscm_d": round(sum(e["volume_kscm_d"] or 0.0 for e in em_rows), 4),
         "co2_t": round(sum(e["co2_t"] or 0.0 for e in em_rows), 4),
         "co2e_t": round(sum(e["co2e_t"] or 0.0 for e in em_rows), 4),
-        "volume_model_version": volume_model_version(settings.calibration),
+        "volume_model_version": (regressor_version or regressor.version) if regressor is not None
+        else volume_model_version(settings.calibration),
         "detector_version": detector_version or "threshold-tai-nhi-v1",
         "sentinel2_scene": s2["s3_key"] if s2 else None,
         "viirs_scene": vi["s3_key"] if vi else None,
