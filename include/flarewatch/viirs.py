@@ -88,15 +88,31 @@ def parse_vnf_csv(text: str) -> pd.DataFrame:
         line_numbers.append(reader.line_num)
 
     raw = pd.DataFrame(records, columns=columns, dtype=object)
-    out = pd.DataFrame(index=pd.RangeIndex(len(raw)))
     fill = float(VNF_FILL_VALUE)
+    numeric = [c for c in columns if c in VNF_COLUMNS and c not in VNF_TEXT_COLUMNS and c != VNF_TIME_COLUMN]
+    data: dict[str, object] = {}
+    if records:
+        # fast path: all numeric cells at once (a 2-D string array -> float64); on a bad cell fall
+        # back to the per-column conversion below, which names its line and column
+        idx = [columns.index(c) for c in numeric]
+        cells = np.array(records, dtype=object)[:, idx]
+        try:
+            block = np.where(cells == "", "nan", cells).astype(np.float64)
+        except ValueError:
+            block = None
+    else:
+        block = np.zeros((0, len(numeric)))
     for col in columns:
         values = raw[col] if len(raw) else pd.Series([], dtype=object)
         if col in VNF_TEXT_COLUMNS or col not in VNF_COLUMNS:
-            out[col] = values.astype("string")
+            data[col] = values.astype("string")
             continue
         if col == VNF_TIME_COLUMN:
-            out[col] = _parse_times(values, line_numbers)
+            data[col] = _parse_times(values, line_numbers)
+            continue
+        if block is not None:
+            numbers = block[:, numeric.index(col)]
+            data[col] = pd.Series(np.where(numbers == fill, np.nan, numbers), index=raw.index, dtype="float64")
             continue
         numbers = pd.to_numeric(values.replace("", np.nan), errors="coerce").astype("float64")
         bad = numbers.isna() & (values != "")
@@ -105,8 +121,8 @@ def parse_vnf_csv(text: str) -> pd.DataFrame:
             raise ValueError(
                 f"VNF CSV line {line_numbers[i]}, column {col}: {values.iloc[i]!r} is not a number"
             )
-        out[col] = numbers.mask(numbers == fill)
-    return out
+        data[col] = numbers.mask(numbers == fill)
+    return pd.DataFrame(data, index=pd.RangeIndex(len(raw)), columns=columns)
 
 
 def _parse_times(values: pd.Series, line_numbers: list[int]) -> pd.Series:
