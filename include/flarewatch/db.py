@@ -180,6 +180,25 @@ def fetch_scenes(conn, site_id: str, day: date) -> dict[str, dict]:
     return {r["sensor"]: r for r in rows}
 
 
+def viirs_night_keys(conn, site_id: str, start: date, end: date) -> dict[date, str]:
+    """``rawdata`` keys of a site's VIIRS nights with ``start <= acquisition_date <= end``, by date.
+
+    Nights recorded as ``no_data`` or without an object (a ``failed`` fetch) are left out; any
+    source counts. Should a night hold rows from several sources (``ingest_site_day`` keeps one),
+    the first source in name order is taken, so the answer is deterministic.
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT DISTINCT ON (acquisition_date) acquisition_date, s3_key FROM scenes"
+            " WHERE site_id = %s AND sensor = 'viirs' AND status <> 'no_data' AND s3_key IS NOT NULL"
+            " AND acquisition_date BETWEEN %s AND %s ORDER BY acquisition_date, source",
+            (site_id, start, end),
+        )
+        rows = {r[0]: r[1] for r in cur.fetchall()}
+    conn.commit()
+    return rows
+
+
 DETECTION_COLUMNS = (
     "site_id", "acquisition_date", "detection_key", "sensor", "detector", "detector_version", "lat", "lon",
     "pixel_row", "pixel_col", "bbox_px", "confidence", "hot_pixels", "hot_area_m2", "b12_excess_sum",

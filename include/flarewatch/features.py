@@ -1,4 +1,5 @@
-"""Per-detection features: hot-pixel radiometry, temperature, SWIR FRP, position, matched VIIRS.
+"""Per-detection features: hot-pixel radiometry, temperature, SWIR FRP, position, cloud/glint
+flags, matched VIIRS and the number of nights VIIRS saw the flare.
 
 ``extract_features`` turns one ``Detection`` in a ``Tile`` (plus the site-day's VNF rows) into a
 flat dict of plain Python values; ``FEATURE_DOCS`` gives each feature's unit and source. Those
@@ -37,6 +38,20 @@ at DN 65535 or the tile's B11 saturation plateau (same plateau test on the B11 D
 a single clipped pixel in a band (and no DN 65535) shows no plateau: a lone clipped B12 pixel,
 unless Marchese's rule flags it, stays in the ratio fit and biases it slightly, and a lone clipped
 B11 pixel does not set ``swir_frp_lower_bound`` (each in ~3 of 114 simulated tiles).
+
+Glint (``glint_flag``, constants ``GLINT_*``): sun glint on water and bright roofs are the classic
+false positives of Sentinel-2 flare detection (domain.md): spectrally flat (B12/B11 reflectance
+~1.0, flames > ~1.3). The flag marks a detection with a flat, bright, specular (>= 3x the
+background) pixel that is not hot within 2 px of the flame's core: the detection may be glint
+itself, or glint may sit in its footprint or background. On simulated scenes (2025, threshold
+detector / shipped YOLO) it flags 64 % / 64 % of the flares and 100 % / 96 % of the false
+positives with simulated glint >= 0.2 within 2 px, no flare in a glint scene without glint >= 0.1
+nearby, none of the flares of the water site on days without glint, and 0 % / 0.8 % of the
+land sites' flares. Misses: glint under the cloud mask or dimmed by thin cloud, glint mixed with a
+platform deck (B12/B11 0.92-0.94), glint touching the flame (inside the 1 px guard).
+
+Persistence (``viirs_nights_seen``): the pure count over per-night VNF frames; the pipeline reads
+the previous ``VIIRS_NIGHTS_WINDOW - 1`` nights' raw files (``pipeline.process_site_day``).
 """
 
 from __future__ import annotations
@@ -49,7 +64,13 @@ import pandas as pd
 from scipy import ndimage
 
 from . import physics
-from .config import S2_BANDS, S2_PIXEL_M, VIIRS_FLARE_MIN_TEMP_K, ThresholdDetectorConfig
+from .config import (
+    S2_BANDS,
+    S2_PIXEL_M,
+    VIIRS_FLARE_MIN_TEMP_K,
+    VIIRS_MATCH_RADIUS_M,
+    ThresholdDetectorConfig,
+)
 from .detection import Detection, b12_clip_dn, day_of_year, spectral_candidates
 from .tiles import Tile
 from .viirs import flare_like, match_viirs
@@ -77,6 +98,43 @@ FOOTPRINT_REACH_PX = 1
 # The colour ratio is the slope of L12 against L11 over the unclipped pixels; it is used when the
 # slope is at least RATIO_MIN_T standard errors above zero (colour known to better than ~20 %).
 RATIO_MIN_T = 5.0
+
+# Sun glint / specular bright surface (``glint_flag``, ``_glint_pixels``). domain.md (Sentinel-2,
+# false positives): sun glint on water and bright roofs are spectrally flat, reflectance ratio
+# B12/B11 ~ 1.0, while flames are > ~1.3 (the detector's ``min_b12_b11_ratio``). A glint pixel is
+#   - spectrally flat: GLINT_RATIO_MIN <= rho12 / rho11 <= GLINT_RATIO_MAX. ~1.0 +/- the few % of
+#     the sensor's band-to-band calibration; bare soil, sand and gravel (~0.8-0.9), vegetation
+#     (~0.5) and water cloud (~0.6) stay below, a flame's colour (> 1.3) and its PSF wings on a
+#     flat background (their ratio climbs from the background's towards the flame's) above;
+GLINT_RATIO_MIN = 0.95
+GLINT_RATIO_MAX = 1.10
+#   - bright: rho11 and rho12 >= GLINT_MIN_REFLECTANCE. Open water is < ~0.02 in the SWIR
+#     (domain.md's water / simulator LAND_COVER_REFLECTANCE), so a water pixel this bright is
+#     specular reflection (glint peaks reach ~1);
+GLINT_MIN_REFLECTANCE = 0.2
+#   - specular, not diffuse: rho11 and rho12 >= GLINT_MIN_CONTRAST x the annulus background (the
+#     same factor as the open Sentinel-2 flare mappers' contrast rule, B12 >= 3x the background
+#     median, domain.md: a flat pixel that passes it is the glint false positive those mappers
+#     reject by colour). Bright diffuse ground (desert 0.4-0.5, sand 0.5-0.6 around a pad) fails it;
+#   - not hot: not a candidate of the detector's rules 1-3 (flame-coloured or saturated) nor
+#     within GLINT_FLAME_GUARD_PX of one (the flame's PSF wings, whose colour passes through ~1 on
+#     the way from the background's to the flame's), nor cloud or nodata.
+GLINT_MIN_CONTRAST = 3.0
+GLINT_FLAME_GUARD_PX = 1
+# ``glint_flag`` is set when at least GLINT_MIN_PIXELS such pixels lie within GLINT_RADIUS_PX
+# (Chebyshev distance, 20 m pixels) of the flame's core box (its clipped and brightest B12 pixels,
+# ``_seeds``, + SUM_MARGIN_PX), i.e. within ~3 px (60 m) of the flame: the glint is the detection
+# itself, or lies in its footprint or the inner background annulus. Farther (3 px) it mostly
+# catches the roofs and tanks of the plant next to the stack (10 % of the flares of a simulated
+# vegetation site), which leave the flame's measurement alone.
+GLINT_RADIUS_PX = 2
+GLINT_MIN_PIXELS = 1
+
+# ``viirs_nights_seen``: nights (the current one included) in a window of this many with a
+# flare-like VNF detection within VIIRS_MATCH_RADIUS_M of the flare. domain.md: "A typical filter
+# for flares: T >= 1200 K and detection on many nights at the same site" -- persistence separates
+# flares (lit most nights) from fires (a few nights) and from one-off false detections.
+VIIRS_NIGHTS_WINDOW = 7
 
 # name -> (unit, source / formula). Used by the README's feature table.
 FEATURE_DOCS: dict[str, tuple[str, str]] = {
@@ -127,6 +185,14 @@ FEATURE_DOCS: dict[str, tuple[str, str]] = {
     "lat": ("degrees north (WGS84)", "detection centroid (B12-excess-weighted) via Tile.pixel_to_lonlat"),
     "lon": ("degrees east (WGS84)", "detection centroid (B12-excess-weighted) via Tile.pixel_to_lonlat"),
     "cloud_flag": ("bool", "cloud mask within 2 px of the detection"),
+    "glint_flag": (
+        "bool",
+        "sun glint / specular bright surface (glint on water, bright roof or tank) near the detection: >= 1 pixel "
+        "within 2 px of the flame's core box (brightest/clipped B12 pixels + 1 px) that is spectrally flat "
+        "(0.95 <= rho12/rho11 <= 1.10; domain.md: glint and roofs ~1.0, flames > ~1.3), bright (rho11, rho12 >= "
+        "0.2; open water < 0.02), >= 3x the annulus background in both bands (specular, not bright diffuse ground), "
+        "and not hot (no detector candidate within 1 px), cloud or nodata; constants GLINT_* in features.py",
+    ),
     "saturated": (
         "bool",
         "saturated-pixel rule met (rho12 > 1 and rho11 > rho12, or B12 clipped), or a clipped pixel in the bbox",
@@ -137,6 +203,15 @@ FEATURE_DOCS: dict[str, tuple[str, str]] = {
     "viirs_temp_k": ("K", "Temp_BB of the nearest matched VNF detection"),
     "viirs_area_m2": ("m2", "Area_BB (Planck-fit source area) of the nearest matched VNF detection"),
     "viirs_distance_m": ("m", "haversine distance from the centroid to the nearest matched VNF detection"),
+    "viirs_nights_seen": (
+        "count (nights)",
+        "number of distinct nights among the last VIIRS_NIGHTS_WINDOW = 7 (the detection's own night and the 6 "
+        "before it, by scene acquisition_date) with a flare-like VNF detection (Temp_BB >= 1200 K, finite RH) within "
+        "750 m of the detection (the centroid; a VIIRS-only detection's own position), each night's VNF file read "
+        "from rawdata (not from other days' results, so independent of processing order); nights never ingested, "
+        "recorded as no_data or with an unreadable file are not counted, so the count is a lower bound when "
+        "nights are missing",
+    ),
     "viirs_share": (
         "fraction",
         "only after share_viirs_radiant_heat: this detection's share (by swir_frp_mw) of a VNF row matched by several",
@@ -236,6 +311,44 @@ def _colour_ratio(l12: np.ndarray, l11: np.ndarray) -> float | None:
     return slope if slope > 0 and slope >= RATIO_MIN_T * se else None
 
 
+def _glint_pixels(rho11: np.ndarray, rho12: np.ndarray, bg11: float, bg12: float, hot: np.ndarray,
+                  excluded: np.ndarray) -> np.ndarray:
+    """Sun-glint / specular pixels of a window (``GLINT_*`` constants): spectrally flat, bright,
+    >= ``GLINT_MIN_CONTRAST`` x the background (``bg11``/``bg12``, reflectance) in both bands, not
+    ``excluded`` (cloud, nodata) and farther than ``GLINT_FLAME_GUARD_PX`` from a ``hot`` pixel."""
+    guard = hot
+    if hot.any() and GLINT_FLAME_GUARD_PX > 0:
+        guard = ndimage.binary_dilation(hot, structure=np.ones((3, 3), bool), iterations=GLINT_FLAME_GUARD_PX)
+    floor11 = max(GLINT_MIN_REFLECTANCE, GLINT_MIN_CONTRAST * bg11)
+    floor12 = max(GLINT_MIN_REFLECTANCE, GLINT_MIN_CONTRAST * bg12)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        bright = (rho11 >= floor11) & (rho12 >= floor12)  # False for NaN; rho11 > 0 for the ratio
+        ratio = np.where(bright, rho12 / np.where(bright, rho11, 1.0), np.nan)
+        flat = (ratio >= GLINT_RATIO_MIN) & (ratio <= GLINT_RATIO_MAX)
+    return bright & flat & ~guard & ~excluded
+
+
+def glint_flag(rho11: np.ndarray, rho12: np.ndarray, hot: np.ndarray, excluded: np.ndarray,
+               core_box: tuple[int, int, int, int], bg11: float, bg12: float) -> bool:
+    """True if >= ``GLINT_MIN_PIXELS`` glint pixels (``_glint_pixels``) lie within
+    ``GLINT_RADIUS_PX`` of ``core_box`` (row0, col0, row1, col1; row1/col1 exclusive).
+
+    ``rho11``/``rho12``: the tile's reflectances (NaN = nodata); ``hot``: the detector's candidate
+    pixels (rules 1-3: flame-coloured or saturated); ``excluded``: cloud / nodata pixels;
+    ``bg11``/``bg12``: the detection's annulus background reflectances.
+    """
+    h, w = rho11.shape
+    r0, c0, r1, c1 = core_box
+    rad, pad = GLINT_RADIUS_PX, GLINT_RADIUS_PX + GLINT_FLAME_GUARD_PX
+    wr0, wc0, wr1, wc1 = max(r0 - pad, 0), max(c0 - pad, 0), min(r1 + pad, h), min(c1 + pad, w)
+    if wr1 <= wr0 or wc1 <= wc0:
+        return False
+    win = (slice(wr0, wr1), slice(wc0, wc1))
+    px = _glint_pixels(rho11[win], rho12[win], bg11, bg12, hot[win], excluded[win])
+    near = px[max(r0 - rad, 0) - wr0 : min(r1 + rad, h) - wr0, max(c0 - rad, 0) - wc0 : min(c1 + rad, w) - wc0]
+    return int(near.sum()) >= GLINT_MIN_PIXELS
+
+
 def viirs_features(
     lat: float, lon: float, viirs_flares: pd.DataFrame | None, min_temp_k: float = VIIRS_FLARE_MIN_TEMP_K
 ) -> dict:
@@ -264,6 +377,29 @@ def viirs_features(
     return out
 
 
+def viirs_nights_seen(
+    lat: float, lon: float, nights: list[pd.DataFrame | None], min_temp_k: float = VIIRS_FLARE_MIN_TEMP_K,
+    radius_m: float = VIIRS_MATCH_RADIUS_M,
+) -> int:
+    """Number of ``nights`` with a flare-like VNF detection within ``radius_m`` (m) of (lat, lon).
+
+    ``nights``: one parsed VNF DataFrame (``viirs.parse_vnf_csv``, filtered by ``flare_like`` or
+    not: it is applied here with ``min_temp_k``) per distinct night of the window (the caller
+    passes the current night and the ``VIIRS_NIGHTS_WINDOW - 1`` before it); ``None`` (a night not
+    ingested, not observed or unreadable) counts as a night without a match. Several rows near the
+    flare on one night count once. Pure: no I/O.
+    """
+    if lat is None or lon is None or not (math.isfinite(lat) and math.isfinite(lon)):
+        return 0
+    seen = 0
+    for night in nights:
+        if night is None or len(night) == 0:
+            continue
+        if len(match_viirs(float(lat), float(lon), flare_like(night, min_temp_k), radius_m)):
+            seen += 1
+    return seen
+
+
 def extract_features(
     tile: Tile,
     det: Detection,
@@ -288,9 +424,11 @@ def extract_features(
     dn12 = tile.dn[S2_BANDS.index("B12")]
     dn11 = tile.dn[S2_BANDS.index("B11")]
     candidates = spectral_candidates(tile, cfg)
-    exclude = candidates.mask(tile.shape) | ~tile.valid
+    hot = candidates.mask(tile.shape)
+    not_surface = ~tile.valid  # nodata and cloud: no glint test there
     if tile.cloud_mask is not None:
-        exclude = exclude | tile.cloud_mask
+        not_surface = not_surface | tile.cloud_mask
+    exclude = hot | not_surface
 
     h, w = tile.shape
     m = SUM_MARGIN_PX
@@ -314,6 +452,7 @@ def extract_features(
     else:
         core_box = det.bbox
     bg = _annulus_background({"B11": rho["B11"], "B12": rho["B12"]}, exclude, core_box)
+    glint = glint_flag(rho["B11"], rho["B12"], hot, not_surface, core_box, bg["B11"], bg["B12"])
     box12, box11 = win12 - bg["B12"], win11 - bg["B11"]
     ex12_peak = float(np.nanmax(box12)) if finite.any() else 0.0
     ex11_peak = float(np.nanmax(box11)) if finite.any() else 0.0
@@ -371,6 +510,7 @@ def extract_features(
         "lat": float(lat),
         "lon": float(lon),
         "cloud_flag": bool(det.cloud_flag),
+        "glint_flag": bool(glint),
         "saturated": saturated,
     }
     features.update(viirs_features(float(lat), float(lon), viirs_flares, viirs_min_temp_k))

@@ -15,7 +15,7 @@ import logging
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from . import db, storage
 from .config import VIIRS_MATCH_RADIUS_M, Settings
@@ -157,10 +157,14 @@ class SiteDayEstimate:
 
 def estimate_site_day(site: Site, day: date, tile, viirs_flares, settings: Settings, *,
                       detector=None, detector_version: str | None = None, regressor=None,
-                      regressor_version: str | None = None) -> SiteDayEstimate:
+                      regressor_version: str | None = None, viirs_history=None) -> SiteDayEstimate:
     """Detect flares in ``tile`` (may be None), attach VIIRS, estimate volume and CO2. Pure: no I/O.
 
     ``viirs_flares``: flare-like VNF detections of the night (``viirs.flare_like``), or None.
+    ``viirs_history``: the previous nights' flare-like VNF detections (up to
+    ``features.VIIRS_NIGHTS_WINDOW - 1`` DataFrames, None for a night without a usable file), or
+    None; every detection's ``viirs_nights_seen`` counts the nights, this one included, with a
+    match within the VIIRS match radius (without a history: 0 or 1, this night only).
     ``detector``: an object with ``detect(tile) -> list[Detection]`` (e.g. the YOLO champion);
     None = the physics threshold detector. ``detector_version`` is stored on every row.
     Flare-like VIIRS detections inside the AOI with no Sentinel-2 flare within the match radius
@@ -172,7 +176,7 @@ def estimate_site_day(site: Site, day: date, tile, viirs_flares, settings: Setti
     """
     from .detection import detect_flares
     from .emissions import co2_from_volume
-    from .features import extract_features, share_viirs_radiant_heat
+    from .features import extract_features, share_viirs_radiant_heat, viirs_nights_seen
     from .viirs import haversine_m, match_viirs
     from .volume import estimate_volume, volume_model_version
 
@@ -208,6 +212,13 @@ def estimate_site_day(site: Site, day: date, tile, viirs_flares, settings: Setti
     # One VIIRS pixel (~750 m) can hold several S2 flares: share its radiant heat between them.
     det_feats = share_viirs_radiant_heat([
         {k: _clean(v) for k, v in extract_features(tile, det, viirs_flares).items()} for det in detections])
+    nights = [viirs_flares, *(viirs_history or [])]  # this night first, then the previous ones
+
+    def nights_seen(lat, lon) -> int:
+        return viirs_nights_seen(lat, lon, nights, min_temp_k=cal.min_temperature_k)
+
+    for feats in det_feats:
+        feats["viirs_nights_seen"] = nights_seen(feats.get("lat"), feats.get("lon"))
     for det, feats in zip(detections, det_feats):
         if viirs_flares is not None and len(viirs_flares) and feats.get("lat") is not None:
             near = match_viirs(feats["lat"], feats["lon"], viirs_flares)
@@ -235,6 +246,7 @@ def estimate_site_day(site: Site, day: date, tile, viirs_flares, settings: Setti
                 "viirs_rh_mw": _clean(float(v["RH"])), "viirs_temp_k": _clean(float(v["Temp_BB"])),
                 "viirs_area_m2": _clean(float(v["Area_BB"])), "viirs_distance_m": 0.0, "viirs_id": str(v["id_Key"]),
             }
+            feats["viirs_nights_seen"] = nights_seen(feats["lat"], feats["lon"])
             add({
                 "site_id": site.site_id, "acquisition_date": day,
                 "detection_key": f"viirs:{feats['lat']:.4f}:{feats['lon']:.4f}", "sensor": "viirs",
@@ -272,6 +284,7 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
     ``regressor_training.production_regressor`` pick them for the DAG); None = the threshold
     detector and the published calibration.
     """
+    from .features import VIIRS_NIGHTS_WINDOW
     from .render import annotated_png, detections_geojson
     from .tiles import decode_tile
     from .viirs import flare_like, parse_vnf_csv
@@ -282,12 +295,25 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
         raise LookupError(f"no scenes recorded for site {site.site_id} on {day}; run flare_ingest for that date first")
     s2 = scenes.get("sentinel2")
     vi = scenes.get("viirs")
+    # the previous nights of the viirs_nights_seen window, read from rawdata (not from other days'
+    # results, which would depend on the order site-days are processed in)
+    history_keys = db.viirs_night_keys(conn, site.site_id, day - timedelta(days=VIIRS_NIGHTS_WINDOW - 1),
+                                       day - timedelta(days=1))
 
-    # the two raw objects are read concurrently (boto3 clients are thread-safe)
+    def get_night(key: str) -> bytes | None:
+        try:
+            return storage.get_bytes(s3, settings.raw_bucket, key)
+        except FileNotFoundError as exc:  # an older night's object is gone: that night is not counted
+            log.warning("site %s %s: previous VIIRS night skipped: %s", site.site_id, day, exc)
+            return None
+
+    # the raw objects are read concurrently (boto3 clients are thread-safe)
     want = {name: sc["s3_key"] for name, sc in (("viirs", vi), ("sentinel2", s2))
             if sc and sc["status"] != "no_data" and sc["s3_key"]}
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        history = {night: pool.submit(get_night, key) for night, key in sorted(history_keys.items(), reverse=True)}
         raw = dict(zip(want, pool.map(lambda k: storage.get_bytes(s3, settings.raw_bucket, k), want.values())))
+        history = {night: f.result() for night, f in history.items()}
 
     viirs_flares = None
     if "viirs" in raw:
@@ -295,6 +321,17 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
             viirs_flares = flare_like(parse_vnf_csv(raw["viirs"].decode()), settings.calibration.min_temperature_k)
         except ValueError as exc:
             raise ValueError(f"s3://{settings.raw_bucket}/{want['viirs']}: {exc}") from exc
+
+    viirs_history = []  # newest night first; a bad older file does not fail the task
+    for night, body in history.items():
+        frame = None
+        if body is not None:
+            try:
+                frame = flare_like(parse_vnf_csv(body.decode()), settings.calibration.min_temperature_k)
+            except ValueError as exc:  # UnicodeDecodeError included
+                log.warning("site %s %s: previous VIIRS night s3://%s/%s skipped: %s", site.site_id, day,
+                            settings.raw_bucket, history_keys[night], exc)
+        viirs_history.append(frame)
 
     tile = None
     if "sentinel2" in raw:
@@ -305,7 +342,7 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
 
     est = estimate_site_day(site, day, tile, viirs_flares, settings, detector=detector,
                             detector_version=detector_version, regressor=regressor,
-                            regressor_version=regressor_version)
+                            regressor_version=regressor_version, viirs_history=viirs_history)
     det_rows, em_rows, props = est.detection_rows, est.emission_rows, est.properties
     keys = storage.processed_keys(day, site.site_id)
     pb = settings.processed_bucket

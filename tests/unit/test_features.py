@@ -11,8 +11,15 @@ from affine import Affine
 
 from flarewatch import physics
 from flarewatch.config import S2_WAVELENGTH_UM, STEFAN_BOLTZMANN
-from flarewatch.detection import detect_flares
-from flarewatch.features import FEATURE_DOCS, _colour_ratio, extract_features, share_viirs_radiant_heat
+from flarewatch.detection import Detection, detect_flares
+from flarewatch.features import (
+    FEATURE_DOCS,
+    VIIRS_NIGHTS_WINDOW,
+    _colour_ratio,
+    extract_features,
+    share_viirs_radiant_heat,
+    viirs_nights_seen,
+)
 from flarewatch.tiles import Tile
 from flarewatch.viirs import VNF_COLUMNS, parse_vnf_csv
 
@@ -247,3 +254,118 @@ def test_colour_ratio_is_the_slope_over_a_background_offset():
     assert _colour_ratio(np.array([1.0, 2.0]), np.array([1.0, 3.0])) is None  # < 3 pixels
     rng = np.random.default_rng(0)
     assert _colour_ratio(rng.normal(0, 1, 25), rng.normal(0, 1, 25)) is None  # noise only
+
+
+# --- glint_flag: sun glint / specular bright surface near the detection ---------------------------
+WATER = (0.02, 0.01, 0.005)  # open water, B8A, B11, B12 reflectance
+
+
+def add_flat_patch(tile: Tile, rows: slice, cols: slice, level: float = 0.6) -> Tile:
+    """``tile`` with a spectrally flat bright patch (glint: B12/B11 ~ 0.98) added."""
+    rho = np.stack([tile.reflectance(b) for b in ("B8A", "B11", "B12")])
+    for i, k in enumerate((1.02, 1.0, 0.98)):
+        rho[i, rows, cols] += level * k
+    dn = np.clip(np.round((rho - tile.offset) / tile.scale), 1, 65535).astype(np.uint16)
+    return Tile(dn=dn, transform=tile.transform, crs_epsg=tile.crs_epsg, acquired_at=tile.acquired_at,
+                sun_zenith_deg=tile.sun_zenith_deg, scale=tile.scale, offset=tile.offset, cloud_mask=tile.cloud_mask)
+
+
+def test_glint_next_to_a_flame_is_flagged():
+    tile = add_flat_patch(make_tile([(20, 20, 1800.0, 0.6)], bg=WATER), slice(22, 24), slice(21, 24))
+    f = extract_features(tile, only_detection(tile), None)  # the flat patch is no candidate
+    assert f["glint_flag"] is True
+
+
+@pytest.mark.parametrize("bg", [WATER, DESERT])
+def test_a_flame_alone_is_not_glint(bg):
+    tile = make_tile([(20, 20, 1800.0, 0.6)], bg=bg)
+    assert extract_features(tile, only_detection(tile), None)["glint_flag"] is False
+
+
+@pytest.mark.parametrize("bg", [(0.02, 0.01, 0.005), (0.05, 0.08, 0.06), DESERT])
+def test_saturated_flame_wings_are_not_glint(bg):
+    # the wings' colour passes through B12/B11 ~ 1 between the background's and the flame's, but
+    # only where the flame adds little: too faint (or too little above bright ground) to be glint
+    tile = make_psf_tile(1800.0, 4.0, bg=bg)
+    assert extract_features(tile, only_detection(tile), None)["glint_flag"] is False
+
+
+def test_glint_far_from_the_flame_or_under_cloud_is_not_flagged():
+    base = make_tile([(20, 20, 1800.0, 0.6)], bg=WATER)
+    far = add_flat_patch(base, slice(28, 31), slice(28, 31))  # 8 px away
+    assert extract_features(far, only_detection(far), None)["glint_flag"] is False
+    near = add_flat_patch(base, slice(22, 24), slice(21, 24))
+    cloud = np.zeros(near.shape, bool)
+    cloud[22:24, 21:24] = True
+    clouded = Tile(dn=near.dn, transform=near.transform, crs_epsg=near.crs_epsg, acquired_at=near.acquired_at,
+                   sun_zenith_deg=near.sun_zenith_deg, scale=near.scale, offset=near.offset, cloud_mask=cloud)
+    assert extract_features(clouded, only_detection(clouded), None)["glint_flag"] is False
+
+
+def test_bright_diffuse_ground_is_not_glint():
+    # a flat patch 0.2 brighter than the desert: bright and flat, but < 3x its background
+    tile = add_flat_patch(make_tile([(20, 20, 1800.0, 0.6)]), slice(22, 24), slice(21, 24), level=0.2)
+    assert extract_features(tile, only_detection(tile), None)["glint_flag"] is False
+
+
+def test_a_detection_on_glint_itself_is_flagged():
+    # e.g. a learned detector's false positive on a glint facet: no flame colour at all
+    tile = add_flat_patch(make_tile([], bg=WATER), slice(10, 12), slice(10, 12), level=0.8)
+    assert detect_flares(tile) == []  # the threshold detector rejects it by colour
+    det = Detection(row=11.0, col=11.0, peak_row=10, peak_col=10, bbox=(8, 8, 14, 14), n_pixels=4,
+                    confidence=0.6, saturated=False, cloud_flag=False, detector="yolo")
+    assert extract_features(tile, det, None)["glint_flag"] is True
+
+
+# --- viirs_nights_seen: persistence over the last VIIRS_NIGHTS_WINDOW nights -------------------------
+def _night(lat, lon, *offsets_m, temp_k=1800):
+    """VNF rows ``offsets_m`` metres north of (lat, lon)."""
+    return vnf([{"id_Key": f"k{i}", "Lat_GMTCO": lat + d / M_PER_DEG_LAT, "Lon_GMTCO": lon, "Temp_BB": temp_k,
+                 "RH": 2.0, "Area_BB": 3} for i, d in enumerate(offsets_m)])
+
+
+def test_viirs_nights_seen_counts_matched_nights():
+    lat, lon = 30.5, 47.3
+    nights = [
+        _night(lat, lon, 200.0),  # tonight
+        _night(lat, lon, 2000.0),  # another flare, 2 km away
+        _night(lat, lon, -600.0, 100.0),  # two rows: one night
+        None,  # not ingested
+        _night(lat, lon, 300.0, temp_k=900),  # a fire, not flare-like
+        _night(lat, lon),  # nothing detected
+        _night(lat, lon, 740.0),
+    ]
+    assert len(nights) == VIIRS_NIGHTS_WINDOW
+    assert viirs_nights_seen(lat, lon, nights) == 3
+    assert viirs_nights_seen(lat, lon, nights, min_temp_k=800.0) == 4  # the fire counts too
+    assert viirs_nights_seen(lat + 2000.0 / M_PER_DEG_LAT, lon, nights) == 1  # the far flare's own position
+    assert viirs_nights_seen(lat, lon, [None] * 7) == 0 and viirs_nights_seen(lat, lon, []) == 0
+    assert viirs_nights_seen(None, None, nights) == 0 and viirs_nights_seen(float("nan"), lon, nights) == 0
+
+
+def test_estimate_site_day_stores_viirs_nights_seen_on_every_detection():
+    from flarewatch.config import Settings
+    from flarewatch.pipeline import estimate_site_day
+    from flarewatch.sites import Site
+    from flarewatch.viirs import flare_like
+
+    tile = make_tile([(20, 20, 1800.0, 0.6)])
+    det = only_detection(tile)
+    lon, lat = tile.pixel_to_lonlat(det.row, det.col)
+    site = Site("t", "t", "", "", "", lat, lon, 5.0)
+    far = 1500.0 / M_PER_DEG_LAT  # a VIIRS-only flare 1.5 km north, inside the AOI
+    tonight = flare_like(_night(lat, lon, 100.0, 1500.0))
+    history = [flare_like(_night(lat, lon, 150.0)), None, flare_like(_night(lat, lon, 1450.0)),
+               flare_like(_night(lat, lon, 50.0, 1550.0))]
+    settings = Settings()
+    rows = {r["sensor"]: r for r in estimate_site_day(site, WHEN.date(), tile, tonight, settings,
+                                                      viirs_history=history).detection_rows}
+    assert rows["sentinel2"]["features"]["viirs_nights_seen"] == 3
+    assert rows["viirs"]["features"]["viirs_nights_seen"] == 3
+    assert rows["viirs"]["lat"] == pytest.approx(lat + far, abs=1e-6)
+    # no history: tonight only
+    alone = estimate_site_day(site, WHEN.date(), tile, tonight, settings).detection_rows
+    assert [r["features"]["viirs_nights_seen"] for r in alone] == [1, 1]
+    assert [r["features"]["viirs_nights_seen"] for r in estimate_site_day(site, WHEN.date(), tile, None, settings)
+            .detection_rows] == [0]
+    assert {"glint_flag", "viirs_nights_seen"} <= set(FEATURE_DOCS)
