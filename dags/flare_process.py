@@ -12,7 +12,10 @@ no-op). One mapped task per site-day tile (the grid shows
    `models/detector/flare-yolo11n.pt`; `FLAREWATCH_DETECTOR=threshold` selects the physics
    TAI / NHI threshold detector), records the detector version on every row, extracts features
    (hot pixels, B12/B11 excess, temperature, SWIR radiative power, matched VIIRS radiant heat);
-3. estimates volume (published VIIRS radiant-heat calibration) and CO2 / CO2e;
+3. estimates each flare's volume with its 90 % prediction interval (the regressor champion from
+   the model registry, else the shipped `models/regressor/flare-volume.skops`;
+   `FLAREWATCH_VOLUME_MODEL=calibration` selects the published radiant-heat calibration) and
+   CO2 / CO2e, recording the model version on every row;
 4. upserts `flare_detections` and `flare_emissions` and writes `annotated.png`,
    `detections.geojson`, `result.json` under `s3://processed/tiles/date=<day>/site=<site>/`.
 
@@ -74,6 +77,7 @@ def flare_process():
         from flarewatch.detectors import production_detector
         from flarewatch.orchestration import db_connection, parse_day, s3_client, settings
         from flarewatch.pipeline import process_site_day
+        from flarewatch.regressor_training import production_regressor
 
         get_current_context()["tile_label"] = f"{tile['site_id']} {tile['acquisition_date']}"
         cfg = settings()
@@ -82,8 +86,11 @@ def flare_process():
         try:
             site = db.fetch_sites(conn, [tile["site_id"]])[0]
             detector, version = production_detector(conn, s3, cfg)
+            regressor, regressor_version = (None, None) if cfg.volume_model == "calibration" \
+                else production_regressor(conn, s3, cfg)
             result = process_site_day(site, parse_day(tile["acquisition_date"]), s3, conn, cfg,
-                                      detector=detector, detector_version=version)
+                                      detector=detector, detector_version=version,
+                                      regressor=regressor, regressor_version=regressor_version)
         finally:
             conn.close()
         return {k: result[k] for k in ("site_id", "acquisition_date", "n_detections", "volume_kscm_d", "co2_t")}
