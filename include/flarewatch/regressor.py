@@ -17,36 +17,49 @@ Per-flare inputs (``flare_inputs``: one numeric row per ``flare_detections.featu
 columns ``INPUT_COLUMNS``): whether it is a Sentinel-2 detection (``s2``), the matched VIIRS radiant
 heat (``viirs_rh_mw``, MW, after ``features.share_viirs_radiant_heat``; 0 without a flare-like
 VIIRS match, the rule ``volume.estimate_volume`` uses), the Sentinel-2 SWIR FRP (``swir_frp_mw``,
-MW), ``cloud`` (cloud within 2 px) and ``saturated`` flags, and the two published calibrations'
-volumes of the flare (``linear_kscm_d``, ``power_kscm_d``; for the baselines only, not model inputs).
+MW) and whether it is a lower bound (``frp_lower_bound``: a pixel clipped in both bands),
+``cloud`` (cloud within 2 px) and ``saturated`` flags, ``hot_pixels`` and the B11/B12 excess sums,
+and the two published calibrations' volumes of the flare (``linear_kscm_d``, ``power_kscm_d``;
+for the baselines only, not model inputs).
 
-Basis ``phi(x; p)`` (``BASIS_TERMS``; ``p`` is a hyper-parameter). Why these terms, from the
-simulator (``simulator.py`` docstring) and the sensors:
+Basis ``phi(x)`` (``BASIS_TERMS``). Why these terms, from the simulator (``simulator.py``
+docstring), the sensors and measurements on simulated flares (threshold and YOLO detections
+matched to the truth):
 
 * flow -> radiant heat is ``RH = flow / 31.5 * e_k * (flow / 50) ** 0.1`` with a per-stack
   factor ``e_k ~ lognormal(0, 0.25)``: volume grows like ``RH ** (1 / 1.1) ~ RH ** 0.91``, so the
-  radiant-heat terms are powers ``RH ** p`` with ``p`` searched around 0.9 (the published linear
-  calibration is ``p = 1``). ``e_k`` is a per-stack property no feature reveals: it is the
-  irreducible scatter of any calibration.
-* The VIIRS RH (night, ``Area_BB`` lognormal(0, 0.3) and ``Temp_BB`` +-60 K, dimmed by night
-  cloud) and the Sentinel-2 SWIR FRP (day, +-6 % in B12, but dimmed by day cloud to 5-30 % under
-  thick cloud, and only a lower bound when saturated) are two noisy measurements of the same
-  flame. With both present the best estimate is a weighted mix, with one alone it needs the full
-  slope: hence separate terms per (RH source, VIIRS match, cloud, saturation) case, each a slope
-  the data set.
+  VIIRS terms are ``RH ** p_viirs`` with ``p_viirs`` searched around 0.9 (the published linear
+  calibration is 1). ``e_k`` is a per-stack property no feature reveals: it is the irreducible
+  scatter of any calibration.
+* The VIIRS RH (night; ``Area_BB`` lognormal(0, 0.3), ``Temp_BB`` +-60 K, dimmed by night cloud,
+  stacks in one 750 m pixel merged) and the Sentinel-2 SWIR FRP (day) are two noisy measurements
+  of one flame. With both present the best estimate is a weighted mix, with one alone it needs
+  the full slope: separate terms for S2 detections with and without a VIIRS match.
+* Nearly every simulated flare clips B12 and the larger ones B11 as well: the FRP is then a lower
+  bound that flattens for big flames (true RH grows like FRP ** ~1.5 for ``swir_frp_lower_bound``
+  flares, like FRP ** ~0.8 otherwise), so lower-bound and intact FRP get separate terms and
+  exponents (``p_lb``, ``p_s2``).
+* Day cloud dims the flame to 5-30 % under thick cloud: cloud-flagged detections get their own
+  slopes.
+* The Sentinel-2 proxy ``S2P`` is a hyper-parameter: ``frp`` (the FRP) or ``frp_hot`` (FRP x
+  ``hot_pixels``). For the threshold detector the number of candidate pixels grows with the
+  brightness of a clipped flame and carries information the clipped FRP lacks (log-RH residual sd
+  0.37 with both vs 0.50 with the FRP alone); the YOLO detector counts hot pixels in its ~12 px
+  box differently and ``frp`` wins there. The grid search decides on the training sites.
 * A VIIRS-only detection (S2 clouded or missed the flame) has only the VIIRS RH: its own term.
 * Per-detection counts (``n_s2``, ``n_viirs_only``): a volume per detection independent of its
-  brightness; with ``beta >= 0`` it can only add volume (small flares are what both sensors see
-  least of, and detected flares drag undetected neighbours' volume along at the site level).
+  brightness; with ``beta >= 0`` it can only add volume (the weakest flames are what both sensors
+  measure worst, and detected flares drag undetected neighbours' volume along at the site level).
 * Flame temperature is not a term: in the simulator RH does not depend on T for a given flow, so
   the power law's ``sigma T^4 S^0.7`` form carries no extra signal here (real data may differ: add
   a term, the data decide its slope).
 
-The sklearn pipeline is ``FlareBasis(p) -> StandardScaler(with_mean=False) ->
+The sklearn pipeline is ``FlareBasis -> StandardScaler(with_mean=False) ->
 Ridge(alpha, positive=True, fit_intercept=False)``; scaling keeps the ridge penalty comparable
-between terms and, being a positive per-column factor, keeps ``beta >= 0``. Hyper-parameters
-``p`` and ``alpha`` are chosen by ``GridSearchCV`` on site-grouped folds (``GroupKFold``: no site
-is in both a training and a validation fold), scoring negative MAE.
+between terms and, being a positive per-column factor, keeps ``beta >= 0``, so every per-flare
+volume is >= 0. The basis hyper-parameters and ``alpha`` are chosen by ``GridSearchCV`` on
+site-grouped folds (``GroupKFold``: no site is in both a training and a validation fold),
+scoring negative MAE.
 
 Prediction interval: cross-conformal on multiplicative residuals. With the chosen
 hyper-parameters every training unit gets an out-of-fold prediction from a model fitted on the

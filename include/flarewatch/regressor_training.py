@@ -77,17 +77,34 @@ def shipped_version(path: Path = SHIPPED_MODEL) -> str:
     return "regressor-shipped-" + file_sha256(path)[:8]
 
 
-def load_registered(conn, s3, settings: Settings, version: int):
-    """The registered regressor ``version`` (cached under the state folder), its version set to ``regressor-v<N>``."""
+_LOADED: dict[tuple[str, int, int], object] = {}
+
+
+def _load(path: Path):
+    """``VolumeRegressor.load`` memoised per process by (path, mtime, size): importing skops costs
+    ~2 s (it imports scikit-learn's estimator registry), loading the file ~10 ms. Returns a copy
+    whose ``version`` the caller may set."""
+    import copy
+
     from .regressor import VolumeRegressor
 
+    st = Path(path).stat()
+    key = (str(Path(path).resolve()), st.st_mtime_ns, st.st_size)
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = VolumeRegressor.load(path)
+    return copy.copy(_LOADED[key])
+
+
+def load_registered(conn, s3, settings: Settings, version: int):
+    """The registered regressor ``version`` (cached under the state folder), its version set to ``regressor-v<N>``."""
     path = _state_dir() / "models" / MODEL_NAME / f"v{version}" / ARTIFACT
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(storage.get_bytes(s3, settings.processed_bucket, registry.s3_prefix(MODEL_NAME, version) + ARTIFACT))
         tmp.replace(path)
-    model = VolumeRegressor.load(path)
+    model = _load(path)
     model.version = f"regressor-v{version}"
     return model
 
@@ -95,19 +112,20 @@ def load_registered(conn, s3, settings: Settings, version: int):
 def production_regressor(conn, s3, settings: Settings):
     """(VolumeRegressor or None, version string) for estimating volumes in ``flare_process``.
 
-    The registry champion (``regressor-v<N>``), else the shipped model (``regressor-shipped-<sha8>``),
-    else ``(None, "calibration-<method>-v1")``: use the published calibration.
+    ``settings.volume_model == "calibration"`` (``FLAREWATCH_VOLUME_MODEL``): ``(None,
+    "calibration-<method>-v1")``, the published calibration. Otherwise the registry champion
+    (``regressor-v<N>``), else the shipped model (``regressor-shipped-<sha8>``), else the calibration.
     """
     from .volume import volume_model_version
 
+    if getattr(settings, "volume_model", "regressor") == "calibration":
+        return None, volume_model_version(settings.calibration)
     champ = registry.champion(conn, MODEL_NAME)
     if champ is not None:
         model = load_registered(conn, s3, settings, champ["version"])
         return model, model.version
     if SHIPPED_MODEL.exists():
-        from .regressor import VolumeRegressor
-
-        model = VolumeRegressor.load(SHIPPED_MODEL)
+        model = _load(SHIPPED_MODEL)
         model.version = shipped_version()
         return model, model.version
     log.warning("no regressor (registry champion or %s): using the published calibration", SHIPPED_MODEL)

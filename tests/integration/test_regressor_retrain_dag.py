@@ -118,6 +118,26 @@ def test_units_from_db_aligns_calibration_periods_with_detections(seeded):
     assert len(units_from_db(conn, start=date(2023, 9, 3), end=date(2023, 9, 4))) == 12
 
 
+def test_production_regressor_falls_back_to_the_shipped_model_then_the_calibration(seeded, s3, monkeypatch, tmp_path):
+    from dataclasses import replace
+
+    from flarewatch import regressor_training as T
+    from flarewatch.config import Settings
+
+    conn = seeded["conn"]
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM model_versions WHERE model_name = 'regressor'")
+    conn.commit()
+    if T.SHIPPED_MODEL.exists():
+        model, version = T.production_regressor(conn, s3, Settings())
+        assert version == model.version == T.shipped_version() and version.startswith("regressor-shipped-")
+        assert model.predict_flares([{"viirs_n": 1, "viirs_rh_mw": 2.0}])[0][0] > 0
+    assert T.production_regressor(conn, s3, replace(Settings(), volume_model="calibration")) == (
+        None, "calibration-linear-v1")
+    monkeypatch.setattr(T, "SHIPPED_MODEL", tmp_path / "missing.skops")
+    assert T.production_regressor(conn, s3, Settings()) == (None, "calibration-linear-v1")
+
+
 def test_too_little_calibration_data_is_a_clear_error(seeded, s3):
     from flarewatch.config import Settings
     from flarewatch.regressor_training import train_challenger
@@ -243,6 +263,11 @@ def test_regressor_retrain_dag_registers_gates_and_backfills(seeded, airflow_env
 
     champion = registry.champion(conn, "regressor")
     promoted = champion["version"] == challenger[0]
+    from flarewatch.config import Settings
+    from flarewatch.regressor_training import production_regressor
+
+    model, version = production_regressor(conn, s3, Settings())  # what flare_process would use now
+    assert version == model.version == f"regressor-v{champion['version']}"
     versions = {r[8] for r in _emissions(conn, DAYS)}
     if promoted:  # the backfill re-estimated the range with the new champion
         assert versions == {f"regressor-v{challenger[0]}"}
