@@ -267,3 +267,21 @@ def test_learned_model_beats_the_calibrations_on_synthetic_additive_data():
     assert report["best_params"]["p_viirs"] in SMALL_GRID["basis__p_viirs"]
     assert len(report["candidates"]) == 16 and report["candidates"][0]["rank"] == 1
     assert all(math.isfinite(c["mae_mean"]) for c in report["candidates"])
+
+
+def test_evaluation_json_is_merged_under_its_own_key(tmp_path):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "evaluate_regressor.py"
+    spec = importlib.util.spec_from_file_location("evaluate_regressor", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "evaluation.json"
+    out.write_text(json.dumps({"detector": {"f1": 0.95}, "regressor": {"old": 1}}))
+    mod.merge_json(out, "regressor", {"mae": np.float64(1.5), "r2": float("nan"), "n": np.int64(3)})
+    assert json.loads(out.read_text()) == {"detector": {"f1": 0.95}, "regressor": {"mae": 1.5, "r2": None, "n": 3}}
+    fresh = tmp_path / "new" / "e.json"
+    mod.merge_json(fresh, "regressor", {"a": [1, 2]})
+    assert json.loads(fresh.read_text()) == {"regressor": {"a": [1, 2]}}
