@@ -13,7 +13,7 @@ export YOLO_CONFIG_DIR := $(CURDIR)/.state/ultralytics
 export YOLO_OFFLINE := 1
 export MPLCONFIGDIR := $(CURDIR)/.state/cache/matplotlib
 
-.PHONY: help venv demo test test-unit up down status psql summary env clean-state evaluate bench train-detector
+.PHONY: help venv demo test test-unit up down status psql summary env clean-state evaluate bench train-detector train-regressor
 
 help:
 	@echo "make demo    - install if needed, start the local stack, run the daily pipeline over the demo dates"
@@ -74,10 +74,14 @@ evaluate: $(STAMP)
 	@rm -f $(EVALUATION_JSON)
 	$(PY) benchmarks/evaluate_baseline.py --days 30 --start 2025-06-01 --no-site-days --out $(EVALUATION_JSON) --key baseline
 	$(PY) benchmarks/evaluate_detector.py --weights models/detector/flare-yolo11n.pt --out $(EVALUATION_JSON) --key detector
+	$(PY) benchmarks/evaluate_regressor.py --out $(EVALUATION_JSON)
 	@echo "all figures: $(EVALUATION_JSON)"
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_inference.py --out benchmarks/results/bench.json
+
+train-regressor: $(STAMP)
+	$(PY) benchmarks/train_regressor.py
 
 train-detector: $(STAMP)
 	$(PY) benchmarks/train_detector.py --epochs 35 --out .state/training
