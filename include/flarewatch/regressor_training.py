@@ -43,7 +43,7 @@ DEFAULT_PARAMS = {
     "min_coverage": 0.5,
     "synthetic_sites": 0,
     "synthetic_days": 20,
-    "synthetic_detector": "threshold",
+    "synthetic_detector": None,  # None = the production detector (settings.detector_kind)
     "synthetic_seed": 1,  # the shipped model's sites are seed 0: bootstrap sites must differ
     "seed": 0,
     "calibration_start": None,
@@ -141,8 +141,9 @@ def _day(x) -> date | None:
     return x if isinstance(x, date) else date.fromisoformat(str(x))
 
 
-def build_units(conn, params: dict):
-    """(units, info): calibration-period units from the DB plus ``synthetic_sites`` bootstrap sites."""
+def build_units(conn, params: dict, settings: Settings | None = None):
+    """(units, info): calibration-period units from the DB plus ``synthetic_sites`` bootstrap sites
+    (processed with ``synthetic_detector``, default the production detector ``settings.detector_kind``)."""
     import pandas as pd
 
     from .regressor_data import synthetic_units, units_from_db
@@ -155,7 +156,7 @@ def build_units(conn, params: dict):
     n_syn = int(params.get("synthetic_sites") or 0)
     if n_syn > 0:
         syn = synthetic_units(n_syn, int(params["synthetic_days"]), seed=int(params["synthetic_seed"]),
-                              detector=params.get("synthetic_detector") or "threshold",
+                              detector=params.get("synthetic_detector") or (settings or Settings()).detector_kind,
                               cache_dir=_state_dir() / "regressor")
         info["synthetic_units"] = int(len(syn))
         info["synthetic_sites"] = n_syn
@@ -179,7 +180,7 @@ def train_challenger(conn, s3, settings: Settings, *, params: dict | None = None
 
     p = {**DEFAULT_PARAMS, **{k: v for k, v in (params or {}).items() if v is not None}}
     seed = int(p["seed"])
-    units, info = build_units(conn, p)
+    units, info = build_units(conn, p, settings)
     n_sites = int(units["site_id"].nunique()) if len(units) else 0
     if len(units) < MIN_UNITS or n_sites < 4:
         dropped = info["dropped"]

@@ -138,6 +138,19 @@ def test_production_regressor_falls_back_to_the_shipped_model_then_the_calibrati
     assert T.production_regressor(conn, s3, Settings()) == (None, "calibration-linear-v1")
 
 
+def test_synthetic_bootstrap_sites_join_the_calibration_units(seeded, monkeypatch, tmp_path):
+    from flarewatch.regressor_training import DEFAULT_PARAMS, build_units
+
+    monkeypatch.setenv("FLAREWATCH_STATE_DIR", str(tmp_path))
+    params = {**DEFAULT_PARAMS, "calibration_start": "2023-09-01", "calibration_end": "2023-09-01",
+              "synthetic_sites": 3, "synthetic_days": 2, "synthetic_detector": "threshold"}
+    units, info = build_units(seeded["conn"], params)
+    assert (info["db_units"], info["synthetic_units"]) == (6, 6) and len(units) == 12
+    synthetic = sorted(s for s in units.site_id.unique() if s.startswith("reg-"))
+    assert synthetic == ["reg-s1-000", "reg-s1-001", "reg-s1-002"]  # not the shipped model's seed-0 sites
+    assert list(tmp_path.glob("regressor/site-days-*.json"))
+
+
 def test_too_little_calibration_data_is_a_clear_error(seeded, s3):
     from flarewatch.config import Settings
     from flarewatch.regressor_training import train_challenger
