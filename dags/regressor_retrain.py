@@ -32,6 +32,9 @@ from flarewatch.orchestration import DEFAULT_ARGS, FLARE_EMISSIONS, START_DATE
     dag_id="regressor_retrain",
     schedule="0 4 * * 1",
     start_date=START_DATE,
+    # Opt-in: created paused, so a fresh deployment (or `make demo`) does not start a CPU-heavy
+    # retraining for the latest weekly interval; unpause it in the UI to retrain on schedule.
+    is_paused_upon_creation=True,
     catchup=False,
     max_active_runs=1,
     default_args={**DEFAULT_ARGS, "retries": 1},

@@ -61,3 +61,9 @@ def test_parse_does_not_import_heavy_modules():
     assert out.returncode == 0, out.stderr[-2000:]
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("HEAVY="))
     assert line == "HEAVY=", f"heavy modules imported at parse time: {line}"
+
+
+@pytest.mark.parametrize("dag_id", ["detector_retrain", "regressor_retrain"])
+def test_retraining_is_opt_in(dagbag, dag_id):
+    """A fresh deployment must not start a CPU-heavy retraining for the latest weekly interval."""
+    assert dagbag.dags[dag_id].is_paused_upon_creation is True
