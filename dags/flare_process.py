@@ -4,8 +4,9 @@
 Triggered by the `flarewatch_raw_scenes` asset (each `flare_ingest` run) and every 30 minutes
 as a sweep, or manually with `acquisition_date` and optional `site_ids`. Besides the event days,
 every run also takes any site-day that was ingested and not processed since (an empty sweep is a
-no-op). One mapped task per site-day tile (the grid shows
-`site day`):
+no-op). One mapped task per batch of up to `FLAREWATCH_PROCESS_BATCH` (default 6) sites of one
+acquisition day (the grid shows `day site,site,...`): the models load once per batch, which costs
+more than processing a tile. Each site-day:
 
 1. reads the Sentinel-2 tile and VIIRS Nightfire CSV from `rawdata`;
 2. detects flares (the YOLO champion from the model registry, else the shipped
@@ -50,7 +51,7 @@ def flare_process():
     @task
     def plan_tiles() -> list[dict]:
         from flarewatch import db
-        from flarewatch.orchestration import db_connection, days_from_events, parse_day, settings
+        from flarewatch.orchestration import batch_site_days, db_connection, days_from_events, parse_day, settings
 
         ctx = get_current_context()
         params = ctx["params"]
@@ -68,32 +69,50 @@ def flare_process():
         finally:
             conn.close()
         wanted = set(params.get("site_ids") or [])
-        return [{"site_id": s, "acquisition_date": d.isoformat()}
-                for s, d in sorted(site_days, key=lambda x: (x[1], x[0])) if not wanted or s in wanted]
+        return batch_site_days([(s, d) for s, d in site_days if not wanted or s in wanted],
+                               settings().process_batch)
 
     @task(map_index_template="{{ tile_label }}")
-    def process(tile: dict) -> dict:
+    def process(batch: dict) -> dict:
+        import logging
+
         from flarewatch import db
         from flarewatch.detectors import production_detector
         from flarewatch.orchestration import db_connection, parse_day, s3_client, settings
         from flarewatch.pipeline import process_site_day
         from flarewatch.regressor_training import production_regressor
 
-        get_current_context()["tile_label"] = f"{tile['site_id']} {tile['acquisition_date']}"
+        day = parse_day(batch["acquisition_date"])
+        get_current_context()["tile_label"] = f"{day} {','.join(batch['site_ids'])}"
         cfg = settings()
         conn = db_connection(cfg)
         s3 = s3_client(cfg)
+        results, errors = [], []
         try:
-            site = db.fetch_sites(conn, [tile["site_id"]])[0]
+            # the models are loaded once per batch: loading them costs more than processing a tile
             detector, version = production_detector(conn, s3, cfg)
             regressor, regressor_version = (None, None) if cfg.volume_model == "calibration" \
                 else production_regressor(conn, s3, cfg)
-            result = process_site_day(site, parse_day(tile["acquisition_date"]), s3, conn, cfg,
-                                      detector=detector, detector_version=version,
-                                      regressor=regressor, regressor_version=regressor_version)
+            sites = {s.site_id: s for s in db.fetch_sites(conn, batch["site_ids"])}
+            for site_id in batch["site_ids"]:
+                try:
+                    results.append(process_site_day(sites[site_id], day, s3, conn, cfg, detector=detector,
+                                                    detector_version=version, regressor=regressor,
+                                                    regressor_version=regressor_version))
+                except Exception as exc:  # noqa: BLE001 - the other site-days still run; the task fails below
+                    conn.rollback()
+                    logging.getLogger(__name__).exception("%s %s failed", site_id, day)
+                    errors.append((site_id, exc))
         finally:
             conn.close()
-        return {k: result[k] for k in ("site_id", "acquisition_date", "n_detections", "volume_kscm_d", "co2_t")}
+        if errors:
+            # a retry re-runs the whole batch: every write is an idempotent upsert
+            raise RuntimeError(f"{len(errors)} of {len(batch['site_ids'])} site-days failed on {day}: "
+                               + "; ".join(f"{s}: {type(e).__name__}: {e}" for s, e in errors)) from errors[0][1]
+        return {"acquisition_date": day.isoformat(), "site_ids": batch["site_ids"],
+                "n_detections": sum(r["n_detections"] for r in results),
+                "volume_kscm_d": round(sum(r["volume_kscm_d"] for r in results), 4),
+                "co2_t": round(sum(r["co2_t"] for r in results), 4)}
 
     @task(outlets=[FLARE_EMISSIONS])
     def publish(results: list[dict], *, outlet_events=None) -> dict:
@@ -103,7 +122,7 @@ def flare_process():
         outlet_events[FLARE_EMISSIONS].extra = extra
         return extra
 
-    publish(process.expand(tile=plan_tiles()))
+    publish(process.expand(batch=plan_tiles()))
 
 
 flare_process()

@@ -222,6 +222,7 @@ class Settings:
     viirs_source: str = "demo"  # deployment default; a site's sites.viirs_source overrides it
     sources: SourceSettings = field(default_factory=SourceSettings)
     detector_kind: str = "yolo"  # "yolo" (registry champion, else shipped weights) or "threshold"
+    process_batch: int = 6  # site-days of one acquisition day per flare_process task (models load once per task)
     volume_model: str = "regressor"  # "regressor" (registry champion, else shipped) or "calibration" (baseline)
     detector_runtime: str = "auto"  # YOLO runtime: auto (OpenVINO > ONNX Runtime > PyTorch), torch, onnx, openvino
     sites_file: str | None = None
@@ -281,6 +282,7 @@ class Settings:
             detector_kind=detector_kind,
             detector_runtime=detector_runtime,
             volume_model=volume_model,
+            process_batch=int(env.get("FLAREWATCH_PROCESS_BATCH", cls.process_batch)),
             sites_file=env.get("FLAREWATCH_SITES_FILE") or None,
             calibration=cal,
             emission_factors=ef,

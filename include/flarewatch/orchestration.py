@@ -99,3 +99,15 @@ def date_range(start: date, end: date) -> list[date]:
     if (end - start).days > 366:
         raise ValueError(f"date range {start}..{end} is longer than a year; split it")
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def batch_site_days(site_days, size: int) -> list[dict]:
+    """(site_id, day) pairs -> mapped-task inputs: per acquisition day, batches of at most ``size``
+    sites, sorted by day then site: ``{"acquisition_date": "YYYY-MM-DD", "site_ids": [...]}``."""
+    if size < 1:
+        raise ValueError(f"batch size must be >= 1, got {size}")
+    by_day: dict = {}
+    for site_id, day in sorted(set(site_days), key=lambda x: (x[1], x[0])):
+        by_day.setdefault(day, []).append(site_id)
+    return [{"acquisition_date": day.isoformat(), "site_ids": ids[i:i + size]}
+            for day, ids in by_day.items() for i in range(0, len(ids), size)]
