@@ -98,22 +98,28 @@ def champion(conn, model_name: str) -> dict | None:
     return dict(zip(("version", "s3_prefix", "metrics", "params", "data_snapshot", "created_at"), row))
 
 
-def decide_and_promote(conn, model_name: str, version: int, metric: str, *, higher_is_better: bool = True,
-                       min_delta: float = 0.0) -> GateDecision:
-    """Apply the promotion gate to ``version`` against the current champion; move the alias if it passes.
-
-    The decision (either way) is recorded on the version's row.
-    """
+def version_metrics(conn, model_name: str, version: int) -> dict:
+    """The stored metrics of a registered version; LookupError when it is not registered."""
     with conn.cursor() as cur:
         cur.execute("SELECT metrics FROM model_versions WHERE model_name = %s AND version = %s", (model_name, version))
         row = cur.fetchone()
     conn.commit()
     if row is None:
         raise LookupError(f"{model_name} v{version} is not registered")
+    return row[0] or {}
+
+
+def decide_and_promote(conn, model_name: str, version: int, metric: str, *, higher_is_better: bool = True,
+                       min_delta: float = 0.0) -> GateDecision:
+    """Apply the promotion gate to ``version`` against the current champion; move the alias if it passes.
+
+    The decision (either way) is recorded on the version's row.
+    """
+    metrics = version_metrics(conn, model_name, version)
     current = champion(conn, model_name)
     if current is not None and current["version"] == version:
         return GateDecision(True, f"v{version} is already the champion")
-    decision = promotion_gate(row[0], current["metrics"] if current else None, metric,
+    decision = promotion_gate(metrics, current["metrics"] if current else None, metric,
                               higher_is_better=higher_is_better, min_delta=min_delta)
     with db.transaction(conn) as cur:
         if decision.promote:

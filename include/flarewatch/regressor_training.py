@@ -256,13 +256,7 @@ def promote(conn, version: int, *, min_delta: float = 0.0, model_name: str = MOD
     """Gate ``version``: it must beat both published calibrations on its held-out units (lower
     MAE), then be at least as good as the champion (``registry.decide_and_promote`` on ``mae``).
     The decision is recorded on the version's row either way."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT metrics FROM model_versions WHERE model_name = %s AND version = %s", (model_name, version))
-        row = cur.fetchone()
-    conn.commit()
-    if row is None:
-        raise LookupError(f"{model_name} v{version} is not registered")
-    metrics = row[0] or {}
+    metrics = registry.version_metrics(conn, model_name, version)
     mae = metrics.get("mae")
     for name, base in (metrics.get("baselines") or {}).items():
         b = (base or {}).get("mae")

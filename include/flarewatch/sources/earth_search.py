@@ -286,15 +286,7 @@ class EarthSearchS2:
 
 
 def _json(data: bytes, where: str) -> dict:
-    try:
-        doc = json.loads(data)
-    except ValueError as exc:
-        raise http.PermanentSourceError(f"{PROVIDER}: {where} did not answer JSON: {data[:300]!r}",
-                                        provider=PROVIDER, url=where) from exc
-    if not isinstance(doc, dict):
-        raise http.PermanentSourceError(f"{PROVIDER}: {where} answered {type(doc).__name__}, not a JSON object",
-                                        provider=PROVIDER, url=where)
-    return doc
+    return http.json_object(data, where, provider=PROVIDER)
 
 
 def _asset_scaling(item: dict, asset_key: str, baseline: str | None) -> tuple[float, float, float]:

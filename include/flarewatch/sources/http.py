@@ -203,3 +203,18 @@ def airflow_connection(conn_id: str, *, provider: str, required: bool = True):
         except Exception:  # masking is best effort outside a task
             pass
     return conn
+
+
+def json_object(data: bytes, where: str, *, provider: str) -> dict:
+    """``data`` parsed as a JSON object; a provider answering something else is a permanent error."""
+    import json
+
+    try:
+        doc = json.loads(data)
+    except ValueError as exc:
+        raise PermanentSourceError(f"{provider}: {where} did not answer JSON: {data[:300]!r}",
+                                   provider=provider, url=where) from exc
+    if not isinstance(doc, dict):
+        raise PermanentSourceError(f"{provider}: {where} answered {type(doc).__name__}, not a JSON object",
+                                   provider=provider, url=where)
+    return doc

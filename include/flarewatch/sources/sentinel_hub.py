@@ -379,15 +379,7 @@ _PAGE_NAME = re.compile(r"^catalog/page-(\d+)\.json$")
 
 
 def _json(data: bytes, where: str) -> dict:
-    try:
-        doc = json.loads(data)
-    except ValueError as exc:
-        raise http.PermanentSourceError(f"{PROVIDER}: {where} did not answer JSON: {data[:300]!r}",
-                                        provider=PROVIDER, url=where) from exc
-    if not isinstance(doc, dict):
-        raise http.PermanentSourceError(f"{PROVIDER}: {where} answered {type(doc).__name__}, not a JSON object",
-                                        provider=PROVIDER, url=where)
-    return doc
+    return http.json_object(data, where, provider=PROVIDER)
 
 
 def _decode_response(data: bytes, window: SiteWindow) -> np.ndarray:
