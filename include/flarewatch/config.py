@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # --------------------------------------------------------------------------------------------
 # Physical constants
@@ -206,6 +207,14 @@ class SourceSettings:
             s2_max_cloud=num("FLAREWATCH_S2_MAX_CLOUD", None),
             sentinel_hub_conn_id=env.get("FLAREWATCH_SENTINEL_HUB_CONN_ID", cls.sentinel_hub_conn_id),
         )
+
+
+def state_dir() -> Path:
+    """The folder for model caches, exports and retraining work: ``FLAREWATCH_STATE_DIR`` (the local
+    stack sets it to ``<repo>/.state``), else ``<tmp>/flarewatch``."""
+    import tempfile
+
+    return Path(os.environ.get("FLAREWATCH_STATE_DIR") or Path(tempfile.gettempdir()) / "flarewatch")
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from . import registry, storage
-from .config import Settings
+from .config import Settings, state_dir
 from .detectors import SHIPPED_WEIGHTS
 
 MODEL_NAME = "detector"
@@ -47,7 +45,7 @@ def champion_weights(conn, s3, bucket: str, workdir: Path) -> tuple[Path | None,
 
 def train_challenger(conn, s3, settings: Settings, params: dict, run_id: str = "manual") -> dict:
     """Build data, fine-tune from the champion, evaluate both on the same test tiles, register the challenger."""
-    state = Path(os.environ.get("FLAREWATCH_STATE_DIR") or tempfile.gettempdir()) / "detector_retrain"
+    state = state_dir() / "detector_retrain"
     from .yolo import offline_environment
 
     offline_environment(state)

@@ -15,14 +15,12 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
-import os
 import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 from . import registry, storage
-from .config import Settings
+from .config import Settings, state_dir
 
 log = logging.getLogger(__name__)
 SHIPPED_WEIGHTS = Path(__file__).resolve().parents[2] / "models" / "detector" / "flare-yolo11n.pt"
@@ -30,11 +28,6 @@ EXPORT_FORMATS = ("openvino", "onnx")
 MODEL_FILE = "best.pt"
 
 
-def state_dir() -> Path:
-    return Path(os.environ.get("FLAREWATCH_STATE_DIR") or Path(tempfile.gettempdir()) / "flarewatch")
-
-
-_state_dir = state_dir  # backwards-compatible alias
 
 
 @contextmanager

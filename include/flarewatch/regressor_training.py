@@ -22,14 +22,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 from dataclasses import asdict, replace
 from datetime import date
 from pathlib import Path
 
 from . import db, registry, storage
-from .config import Settings
+from .config import Settings, state_dir
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +50,6 @@ DEFAULT_PARAMS = {
 MIN_UNITS = 12
 
 
-def _state_dir() -> Path:
-    return Path(os.environ.get("FLAREWATCH_STATE_DIR") or Path(tempfile.gettempdir()) / "flarewatch")
 
 
 def library_versions() -> dict:
@@ -98,7 +94,7 @@ def _load(path: Path):
 
 def load_registered(conn, s3, settings: Settings, version: int):
     """The registered regressor ``version`` (cached under the state folder), its version set to ``regressor-v<N>``."""
-    path = _state_dir() / "models" / MODEL_NAME / f"v{version}" / ARTIFACT
+    path = state_dir() / "models" / MODEL_NAME / f"v{version}" / ARTIFACT
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -157,7 +153,7 @@ def build_units(conn, params: dict, settings: Settings | None = None):
     if n_syn > 0:
         syn = synthetic_units(n_syn, int(params["synthetic_days"]), seed=int(params["synthetic_seed"]),
                               detector=params.get("synthetic_detector") or (settings or Settings()).detector_kind,
-                              cache_dir=_state_dir() / "regressor")
+                              cache_dir=state_dir() / "regressor")
         info["synthetic_units"] = int(len(syn))
         info["synthetic_sites"] = n_syn
         cols = list(units.columns)
@@ -195,7 +191,7 @@ def train_challenger(conn, s3, settings: Settings, *, params: dict | None = None
     train, test = holdout_split(units, float(p["test_fraction"]), seed)
     model, cv = fit_regressor(train, seed=seed)
 
-    work = _state_dir() / "regressor_retrain" / run_id.replace(":", "_").replace("+", "_")
+    work = state_dir() / "regressor_retrain" / run_id.replace(":", "_").replace("+", "_")
     work.mkdir(parents=True, exist_ok=True)
     models = {"challenger": model}
     champ = registry.champion(conn, MODEL_NAME)
