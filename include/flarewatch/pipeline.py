@@ -255,15 +255,14 @@ def estimate_site_day(site: Site, day: date, tile, viirs_flares, settings: Setti
             }, feats)
 
     if regressor is not None and out.emission_rows:
+        from .regressor_training import emission_rows  # the backfill writes its rows with the same function
+
+        rows = emission_rows(site.site_id, day, [r["detection_key"] for r in out.detection_rows],
+                             [r["features"] for r in out.detection_rows], regressor, settings)
         version = regressor_version or regressor.version
-        preds = regressor.predict_flares([r["features"] for r in out.detection_rows])
-        for em, prop, (v, lo, hi) in zip(out.emission_rows, out.properties, preds):
-            co2 = co2_from_volume(v, ef)
-            em.update(volume_kscm_d=_clean(v), volume_lo_kscm_d=_clean(lo), volume_hi_kscm_d=_clean(hi),
-                      volume_method="regressor", model_version=version, co2_t=_clean(co2.co2_t),
-                      ch4_slip_t=_clean(co2.ch4_slip_t), co2e_t=_clean(co2.co2e_t))
-            prop.update(volume_kscm_d=em["volume_kscm_d"], volume_lo_kscm_d=em["volume_lo_kscm_d"],
-                        volume_hi_kscm_d=em["volume_hi_kscm_d"], co2_t=em["co2_t"], co2e_t=em["co2e_t"])
+        out.emission_rows = [{k: _clean(v) for k, v in row.items()} | {"model_version": version} for row in rows]
+        for prop, em in zip(out.properties, out.emission_rows):
+            prop.update({k: em[k] for k in ("volume_kscm_d", "volume_lo_kscm_d", "volume_hi_kscm_d", "co2_t", "co2e_t")})
     return out
 
 
