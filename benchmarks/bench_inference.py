@@ -46,8 +46,8 @@ def _free_port() -> int:
 def demo_chips(n: int, chip_px: int) -> tuple[list, float]:
     """``n`` detector chips cut from simulated demo tiles, and the chips per tile."""
     import numpy as np
-    from flarewatch.representation import chip_windows, detector_image
-    from flarewatch.simulator import simulate_scene
+    from flarewatch.detect.representation import chip_windows, detector_image
+    from flarewatch.simulation.scene import simulate_scene
     from flarewatch.sites import load_sites
 
     chips, per_tile = [], []
@@ -68,7 +68,7 @@ def demo_chips(n: int, chip_px: int) -> tuple[list, float]:
 
 
 def bench_runtime(weights: Path, runtime: str, chips: list, repeats: int) -> dict:
-    from flarewatch.yolo import YoloFlareDetector
+    from flarewatch.detect.yolo import YoloFlareDetector
 
     det = YoloFlareDetector(weights, runtime=runtime)
     det.predict_chips(chips[:det.batch])  # warm-up (graph compilation, allocations)
@@ -93,10 +93,10 @@ class _Servers:
     def __enter__(self):
         import boto3
         import psycopg2
-        from flarewatch import db
-        from flarewatch.localstack import rclone_binary
+        from flarewatch.dev.localstack import rclone_binary
         from flarewatch.sites import load_sites
-        from flarewatch.storage import ensure_buckets
+        from flarewatch.store import db
+        from flarewatch.store.objects import ensure_buckets
         from psycopg2.extensions import make_dsn, parse_dsn
 
         port = _free_port()
@@ -149,15 +149,15 @@ class _Servers:
 
 # process_site_day's callees, timed in place (module attributes wrapped for one pass)
 _STAGES = {
-    "db_read_scenes": ("flarewatch.db", "fetch_scenes"),
-    "s3_read (2 objects, concurrent)": ("flarewatch.storage", "get_bytes"),
+    "db_read_scenes": ("flarewatch.store.db", "fetch_scenes"),
+    "s3_read (2 objects, concurrent)": ("flarewatch.store.objects", "get_bytes"),
     "decode_tile": ("flarewatch.tiles", "decode_tile"),
-    "viirs_parse": ("flarewatch.viirs", "parse_vnf_csv"),
-    "estimate (detect + features + volume + CO2)": ("flarewatch.pipeline", "estimate_site_day"),
+    "viirs_parse": ("flarewatch.ingest.viirs", "parse_vnf_csv"),
+    "estimate (detect + features + volume + CO2)": ("flarewatch.process.site_day", "estimate_site_day"),
     "  of which detect": (None, "detect"),
-    "render_png": ("flarewatch.render", "annotated_png"),
-    "s3_write (3 objects, concurrent)": ("flarewatch.storage", "put_bytes"),
-    "db_write": ("flarewatch.db", "replace_site_day_results"),
+    "render_png": ("flarewatch.process.render", "annotated_png"),
+    "s3_write (3 objects, concurrent)": ("flarewatch.store.objects", "put_bytes"),
+    "db_write": ("flarewatch.store.db", "replace_site_day_results"),
 }
 
 
@@ -195,9 +195,10 @@ class _StageTimer:
 
 def bench_end_to_end(detector, version: str, n_tiles: int) -> dict:
     from flarewatch.config import Settings
-    from flarewatch.pipeline import ingest_site_day, process_site_day
+    from flarewatch.ingest.site_day import ingest_site_day
+    from flarewatch.ingest.sources import get_source
+    from flarewatch.process.site_day import process_site_day
     from flarewatch.sites import load_sites
-    from flarewatch.sources import get_source
 
     settings = Settings()
     sites = load_sites()
@@ -237,12 +238,12 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     os.environ.setdefault("FLAREWATCH_STATE_DIR", str(args.state))
-    from flarewatch.yolo import offline_environment
+    from flarewatch.detect.yolo import offline_environment
 
     offline_environment(args.state)
     import torch
-    from flarewatch import detectors
-    from flarewatch.yolo import YoloFlareDetector
+    from flarewatch.detect import deployed as detectors
+    from flarewatch.detect.yolo import YoloFlareDetector
 
     sha = detectors._sha8(args.weights)
     weights = detectors.deployable_weights(lambda dest: shutil.copyfile(args.weights, dest),

@@ -19,7 +19,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from flarewatch.evaluation import CALIBRATION_METHODS, FP_CAUSES, evaluate
+from flarewatch.evaluation.baseline import CALIBRATION_METHODS, FP_CAUSES, evaluate
 from flarewatch.sites import load_sites
 
 

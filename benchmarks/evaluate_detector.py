@@ -32,12 +32,12 @@ def main(argv=None) -> int:
     p.add_argument("--key", default=None, help="write the results under this key of the JSON at --out (other keys kept)")
     args = p.parse_args(argv)
 
-    from flarewatch.yolo import offline_environment
+    from flarewatch.detect.yolo import offline_environment
 
     offline_environment(args.state)
-    from flarewatch.detector_eval import ThresholdDetector, evaluate_detectors
-    from flarewatch.training_data import DatasetSpec, build_dataset
-    from flarewatch.yolo import YoloFlareDetector
+    from flarewatch.detect.yolo import YoloFlareDetector
+    from flarewatch.evaluation.detector import ThresholdDetector, evaluate_detectors
+    from flarewatch.training.detector_data import DatasetSpec, build_dataset
 
     t0 = time.time()
     spec = DatasetSpec(n_sites_test=args.test_sites)
@@ -47,7 +47,7 @@ def main(argv=None) -> int:
         # score what production runs: the OpenVINO/ONNX exports, made once into the state folder
         import shutil
 
-        from flarewatch import detectors
+        from flarewatch.detect import deployed as detectors
 
         weights = detectors.deployable_weights(lambda dest: shutil.copyfile(args.weights, dest),
                                                args.state / "models" / "detector" / f"eval-{detectors._sha8(weights)}")

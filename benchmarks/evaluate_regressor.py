@@ -58,8 +58,13 @@ def merge_json(path: Path, key: str, value: dict) -> None:
 
 
 def build_units(args):
-    from flarewatch.regressor_data import (SyntheticRecipe, detector_version, site_days_cache_path,
-                                           synthetic_site_days, units_from_site_days)
+    from flarewatch.training.regressor_data import (
+        SyntheticRecipe,
+        detector_version,
+        site_days_cache_path,
+        synthetic_site_days,
+        units_from_site_days,
+    )
 
     recipe = SyntheticRecipe(n_sites=args.sites, days=args.days, seed=args.seed, detector=args.detector,
                              period_days=args.period_days)
@@ -94,10 +99,11 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "evaluation.json")
     args = p.parse_args(argv)
 
-    from flarewatch.yolo import offline_environment
+    from flarewatch.detect.yolo import offline_environment
 
     offline_environment(args.cache.parent)
-    from flarewatch.regressor import VolumeRegressor, heldout_experiment, table_text
+    from flarewatch.estimate.regressor import VolumeRegressor
+    from flarewatch.evaluation.regressor import heldout_experiment, table_text
 
     t0 = time.perf_counter()
     recipe, det_version, units, timing = build_units(args)

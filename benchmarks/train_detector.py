@@ -27,11 +27,11 @@ def main(argv=None) -> int:
     p.add_argument("--state", type=Path, default=REPO / ".state")
     args = p.parse_args(argv)
 
-    from flarewatch.yolo import offline_environment
+    from flarewatch.detect.yolo import offline_environment
 
     offline_environment(args.state)
-    from flarewatch.training_data import DatasetSpec, build_dataset
-    from flarewatch.yolo import train
+    from flarewatch.detect.yolo import train
+    from flarewatch.training.detector_data import DatasetSpec, build_dataset
 
     t0 = time.time()
     summary = build_dataset(args.out / "dataset", DatasetSpec())

@@ -31,7 +31,12 @@ def _f(x, d=1):
 
 
 def model_card(model, exp, args, det_version, timing, snapshot, libs, cross) -> str:
-    from flarewatch.regressor import BASIS_TERMS, DEFAULT_PARAM_GRID, INPUT_COLUMNS, table_text
+    from flarewatch.estimate.regressor import (
+        BASIS_TERMS,
+        DEFAULT_PARAM_GRID,
+        INPUT_COLUMNS,
+    )
+    from flarewatch.evaluation.regressor import table_text
 
     t, cv = exp["table"], exp["cv"]
     coef = model.coefficients()
@@ -49,7 +54,7 @@ def model_card(model, exp, args, det_version, timing, snapshot, libs, cross) -> 
         "list, never `trusted=True`); `predict_flares(list_of_feature_dicts) -> [(volume, lo, hi)]`.",
         "",
         f"Trained {date.today().isoformat()} with `{cmd}` ({timing['fit_seconds']:.0f} s fit; the dataset",
-        f"build is cached under `.state/regressor/`).",
+        "build is cached under `.state/regressor/`).",
         "",
         "## Data",
         "",
@@ -164,14 +169,13 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=REPO / "models" / "regressor")
     args = p.parse_args(argv)
 
-    from flarewatch.yolo import offline_environment
+    from flarewatch.detect.yolo import offline_environment
 
     offline_environment(args.cache.parent)
     from evaluate_regressor import build_units
-
-    from flarewatch.regressor import compare, heldout_experiment, table_text
-    from flarewatch.regressor_data import data_snapshot
-    from flarewatch.regressor_training import library_versions
+    from flarewatch.evaluation.regressor import compare, heldout_experiment, table_text
+    from flarewatch.training.regressor import library_versions
+    from flarewatch.training.regressor_data import data_snapshot
 
     args.period_days = 1
     recipe, det_version, units, timing = build_units(args)

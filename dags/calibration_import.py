@@ -22,8 +22,7 @@ from __future__ import annotations
 import logging
 
 from airflow.sdk import Param, dag, get_current_context, task
-
-from flarewatch.orchestration import DEFAULT_ARGS, START_DATE
+from flarewatch.orchestration.dags import DEFAULT_ARGS, START_DATE
 
 log = logging.getLogger("flarewatch.calibration_import")
 
@@ -50,8 +49,12 @@ log = logging.getLogger("flarewatch.calibration_import")
 def calibration_import():
     @task
     def plan_files() -> list[dict]:
-        from flarewatch import calibration
-        from flarewatch.orchestration import db_connection, s3_client, settings
+        from flarewatch.meters import importer as calibration
+        from flarewatch.orchestration.connections import (
+            db_connection,
+            s3_client,
+            settings,
+        )
 
         params = get_current_context()["params"]
         fmt = params.get("format") or "auto"
@@ -78,9 +81,13 @@ def calibration_import():
     @task(map_index_template="{{ file_label }}")
     def import_file(item: dict) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
-
-        from flarewatch import calibration
-        from flarewatch.orchestration import db_connection, s3_client, settings
+        from flarewatch.meters import importer as calibration
+        from flarewatch.meters.formats import CalibrationFileError
+        from flarewatch.orchestration.connections import (
+            db_connection,
+            s3_client,
+            settings,
+        )
 
         get_current_context()["file_label"] = item["label"]
         cfg = settings()
@@ -91,7 +98,7 @@ def calibration_import():
             else:
                 summary = calibration.import_s3_object(conn, s3_client(cfg), item["bucket"], item["key"],
                                                        fmt=item["format"], force=item["force"])
-        except (calibration.CalibrationFileError, FileNotFoundError) as exc:
+        except (CalibrationFileError, FileNotFoundError) as exc:
             raise AirflowFailException(str(exc)) from exc  # retrying cannot fix the file
         finally:
             conn.close()

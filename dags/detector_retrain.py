@@ -16,8 +16,7 @@ Manual trigger (Params below) or weekly. Steps:
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, get_current_context, task
-
-from flarewatch.orchestration import DEFAULT_ARGS, START_DATE
+from flarewatch.orchestration.dags import DEFAULT_ARGS, START_DATE
 
 
 @dag(
@@ -44,8 +43,12 @@ from flarewatch.orchestration import DEFAULT_ARGS, START_DATE
 def detector_retrain():
     @task(execution_timeout=None)
     def train_challenger() -> dict:
-        from flarewatch.detector_training import train_challenger as run
-        from flarewatch.orchestration import db_connection, s3_client, settings
+        from flarewatch.orchestration.connections import (
+            db_connection,
+            s3_client,
+            settings,
+        )
+        from flarewatch.training.detector import train_challenger as run
 
         ctx = get_current_context()
         cfg = settings()
@@ -57,8 +60,8 @@ def detector_retrain():
 
     @task
     def promote(result: dict) -> dict:
-        from flarewatch import registry
-        from flarewatch.orchestration import db_connection, settings
+        from flarewatch.orchestration.connections import db_connection, settings
+        from flarewatch.store import registry
 
         conn = db_connection(settings())
         try:

@@ -9,9 +9,20 @@ Triggered by the `flarewatch_flare_emissions` asset with the days `flare_process
 
 from __future__ import annotations
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
-
-from flarewatch.orchestration import DEFAULT_ARGS, EMISSION_ROLLUPS, FLARE_EMISSIONS, START_DATE
+from airflow.sdk import (
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+    Param,
+    dag,
+    get_current_context,
+    task,
+)
+from flarewatch.orchestration.dags import (
+    DEFAULT_ARGS,
+    EMISSION_ROLLUPS,
+    FLARE_EMISSIONS,
+    START_DATE,
+)
 
 
 @dag(
@@ -33,8 +44,13 @@ from flarewatch.orchestration import DEFAULT_ARGS, EMISSION_ROLLUPS, FLARE_EMISS
 def emissions_rollup():
     @task(outlets=[EMISSION_ROLLUPS])
     def refresh(*, outlet_events=None) -> dict:
-        from flarewatch import db
-        from flarewatch.orchestration import date_range, days_from_events, db_connection, parse_day, settings
+        from flarewatch.orchestration.connections import db_connection, settings
+        from flarewatch.orchestration.dates import (
+            date_range,
+            days_from_events,
+            parse_day,
+        )
+        from flarewatch.store import db
 
         ctx = get_current_context()
         params = ctx["params"]

@@ -28,9 +28,8 @@ Reruns overwrite the same keys and rows; nothing is duplicated.
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, get_current_context, task
-
-from flarewatch.orchestration import DEFAULT_ARGS, RAW_SCENES, START_DATE
-from flarewatch.sources import INGEST_LANES
+from flarewatch.ingest.sources import INGEST_LANES
+from flarewatch.orchestration.dags import DEFAULT_ARGS, RAW_SCENES, START_DATE
 
 
 @dag(
@@ -53,9 +52,10 @@ def flare_ingest():
     @task
     def plan_sites() -> list[dict]:
         """Items of the demo lane (returned); every lane's items and the run summary as XComs."""
-        from flarewatch import db
-        from flarewatch.orchestration import db_connection, run_acquisition_date, settings
-        from flarewatch.sources import plan_lanes
+        from flarewatch.ingest.sources import plan_lanes
+        from flarewatch.orchestration.connections import db_connection, settings
+        from flarewatch.orchestration.dates import run_acquisition_date
+        from flarewatch.store import db
 
         ctx = get_current_context()
         day = run_acquisition_date(ctx).isoformat()
@@ -84,10 +84,16 @@ def flare_ingest():
 
     @task(map_index_template="{{ site_label }}")
     def ingest(item: dict, lane: str = "demo") -> dict:
-        from flarewatch import db, storage
-        from flarewatch.orchestration import db_connection, parse_day, s3_client, settings
-        from flarewatch.pipeline import ingest_site_day
-        from flarewatch.sources import INGEST_LANES, build_source
+        from flarewatch.ingest.site_day import ingest_site_day
+        from flarewatch.ingest.sources import INGEST_LANES, build_source
+        from flarewatch.orchestration.connections import (
+            db_connection,
+            s3_client,
+            settings,
+        )
+        from flarewatch.orchestration.dates import parse_day
+        from flarewatch.store import db
+        from flarewatch.store import objects as storage
 
         sensors = next(x.sensors for x in INGEST_LANES if x.lane == lane)
         get_current_context()["site_label"] = f"{item['site_id']} {item['acquisition_date']}"

@@ -25,9 +25,20 @@ Emits `flarewatch_flare_emissions` with the days written, which triggers `emissi
 
 from __future__ import annotations
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
-
-from flarewatch.orchestration import DEFAULT_ARGS, FLARE_EMISSIONS, RAW_SCENES, START_DATE
+from airflow.sdk import (
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+    Param,
+    dag,
+    get_current_context,
+    task,
+)
+from flarewatch.orchestration.dags import (
+    DEFAULT_ARGS,
+    FLARE_EMISSIONS,
+    RAW_SCENES,
+    START_DATE,
+)
 
 
 @dag(
@@ -50,8 +61,10 @@ from flarewatch.orchestration import DEFAULT_ARGS, FLARE_EMISSIONS, RAW_SCENES, 
 def flare_process():
     @task
     def plan_tiles() -> list[dict]:
-        from flarewatch import db
-        from flarewatch.orchestration import batch_site_days, db_connection, days_from_events, parse_day, settings
+        from flarewatch.orchestration.connections import db_connection, settings
+        from flarewatch.orchestration.dates import days_from_events, parse_day
+        from flarewatch.process.batch import batch_site_days
+        from flarewatch.store import db
 
         ctx = get_current_context()
         params = ctx["params"]
@@ -76,11 +89,16 @@ def flare_process():
     def process(batch: dict) -> dict:
         import logging
 
-        from flarewatch import db
-        from flarewatch.detectors import production_detector
-        from flarewatch.orchestration import db_connection, parse_day, s3_client, settings
-        from flarewatch.pipeline import process_site_day
-        from flarewatch.regressor_training import production_regressor
+        from flarewatch.detect.deployed import production_detector
+        from flarewatch.estimate.deployed import production_regressor
+        from flarewatch.orchestration.connections import (
+            db_connection,
+            s3_client,
+            settings,
+        )
+        from flarewatch.orchestration.dates import parse_day
+        from flarewatch.process.site_day import process_site_day
+        from flarewatch.store import db
 
         day = parse_day(batch["acquisition_date"])
         get_current_context()["tile_label"] = f"{day} {','.join(batch['site_ids'])}"

@@ -24,8 +24,7 @@ Weekly (Mon 04:00 UTC) or manual with the Params below. Steps:
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, get_current_context, task
-
-from flarewatch.orchestration import DEFAULT_ARGS, FLARE_EMISSIONS, START_DATE
+from flarewatch.orchestration.dags import DEFAULT_ARGS, FLARE_EMISSIONS, START_DATE
 
 
 @dag(
@@ -62,8 +61,12 @@ from flarewatch.orchestration import DEFAULT_ARGS, FLARE_EMISSIONS, START_DATE
 def regressor_retrain():
     @task(execution_timeout=None)
     def train_challenger() -> dict:
-        from flarewatch.orchestration import db_connection, s3_client, settings
-        from flarewatch.regressor_training import train_challenger as run
+        from flarewatch.orchestration.connections import (
+            db_connection,
+            s3_client,
+            settings,
+        )
+        from flarewatch.training.regressor import train_challenger as run
 
         ctx = get_current_context()
         cfg = settings()
@@ -75,8 +78,8 @@ def regressor_retrain():
 
     @task
     def promote(result: dict) -> dict:
-        from flarewatch.orchestration import db_connection, settings
-        from flarewatch.regressor_training import promote as gate
+        from flarewatch.orchestration.connections import db_connection, settings
+        from flarewatch.training.regressor import promote as gate
 
         conn = db_connection(settings())
         try:
@@ -88,9 +91,14 @@ def regressor_retrain():
     @task(outlets=[FLARE_EMISSIONS])
     def backfill(decision: dict, *, outlet_events=None) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
-
-        from flarewatch.orchestration import db_connection, parse_day, s3_client, settings
-        from flarewatch.regressor_training import backfill_volumes, production_regressor
+        from flarewatch.estimate.deployed import production_regressor
+        from flarewatch.orchestration.connections import (
+            db_connection,
+            s3_client,
+            settings,
+        )
+        from flarewatch.orchestration.dates import parse_day
+        from flarewatch.training.regressor import backfill_volumes
 
         params = get_current_context()["params"]
         if not params.get("backfill_start"):

@@ -67,10 +67,9 @@ def pg_server_dsn(tmp_path_factory):
 def pg_dsn(pg_server_dsn):
     """A fresh, migrated results database for this test session (dropped at the end)."""
     import psycopg2
-    from psycopg2.extensions import make_dsn, parse_dsn
-
-    from flarewatch import db
     from flarewatch.sites import load_sites
+    from flarewatch.store import db
+    from psycopg2.extensions import make_dsn, parse_dsn
 
     name = f"fw_test_{uuid.uuid4().hex[:8]}"
     admin = psycopg2.connect(pg_server_dsn)
@@ -90,7 +89,7 @@ def pg_dsn(pg_server_dsn):
 
 @pytest.fixture
 def conn(pg_dsn):
-    from flarewatch import db
+    from flarewatch.store import db
 
     c = db.connect(pg_dsn)
     yield c
@@ -100,7 +99,7 @@ def conn(pg_dsn):
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
     """A real S3 API server (rclone serve s3) on localhost; yields its endpoint and credentials."""
-    from flarewatch.localstack import rclone_binary
+    from flarewatch.dev.localstack import rclone_binary
 
     data = tmp_path_factory.mktemp("s3")
     port = _free_port()
@@ -126,8 +125,7 @@ def s3_server(tmp_path_factory):
 @pytest.fixture(scope="session")
 def s3(s3_server):
     import boto3
-
-    from flarewatch.storage import ensure_buckets
+    from flarewatch.store.objects import ensure_buckets
 
     client = boto3.client("s3", endpoint_url=s3_server["endpoint"], aws_access_key_id=s3_server["key"],
                           aws_secret_access_key=s3_server["secret"], region_name="us-east-1")

@@ -21,7 +21,7 @@ import urllib.request
 from datetime import date, timedelta
 from urllib.parse import quote
 
-from . import localstack
+from flarewatch.dev import localstack
 
 DEMO_START = date(2025, 6, 1)
 DEMO_DAYS = 7
@@ -110,8 +110,8 @@ def cmd_env(args) -> int:
 
 
 def cmd_migrate(args) -> int:
-    from . import db
-    from .sites import load_sites
+    from flarewatch.sites import load_sites
+    from flarewatch.store import db
 
     dsn = args.dsn or os.environ.get("FLAREWATCH_DB_URL") or _dsn_from_airflow_conn()
     conn = db.connect(dsn)
@@ -121,7 +121,7 @@ def cmd_migrate(args) -> int:
         if args.seed_sites:
             n = db.upsert_sites(conn, load_sites(args.sites_file or os.environ.get("FLAREWATCH_SITES_FILE") or None))
             _print(f"sites upserted: {n}")
-            from .calibration import load_site_map, seed_site_map
+            from flarewatch.meters.importer import load_site_map, seed_site_map
 
             _print(f"calibration site map rows upserted: {seed_site_map(conn, load_site_map())}")
     finally:
@@ -179,7 +179,7 @@ def print_summary(conn, start: date, end: date) -> None:
 
 
 def cmd_summary(args) -> int:
-    from . import db
+    from flarewatch.store import db
 
     conn = db.connect(_dsn_from_airflow_conn())
     try:
@@ -254,9 +254,9 @@ def _load_demo_calibration(api: AirflowApi, paths, start: date, end: date) -> st
     """Upload the simulator's meter readings (with their gaps and bad rows) and trigger calibration_import."""
     import boto3
 
-    from .calibration import upload_demo_calibration
-    from .config import Settings
-    from .sites import load_sites
+    from flarewatch.config import Settings
+    from flarewatch.simulation.meters import upload_demo_calibration
+    from flarewatch.sites import load_sites
 
     env = localstack.stack_env(paths)
     conn_json = json.loads(env["AIRFLOW_CONN_FLAREWATCH_S3"])
@@ -292,7 +292,7 @@ def _print_calibration(api: AirflowApi, conn, run_id: str | None) -> None:
 def cmd_demo(args) -> int:
     from datetime import datetime, timezone
 
-    from . import db
+    from flarewatch.store import db
 
     t0 = time.time()
     paths = localstack.StackPaths.default()

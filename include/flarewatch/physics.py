@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .config import (
+from flarewatch.config import (
     PLANCK_C1,
     PLANCK_C2,
     S2_PIXEL_M,

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, asdict
+import math
+from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
-
-import math
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,7 @@ class Site:
             raise ValueError(f"site {self.site_id}: lon {self.lon} outside [-180, 180]")
         if not 0.5 <= self.aoi_km <= 50.0:
             raise ValueError(f"site {self.site_id}: aoi_km {self.aoi_km} outside [0.5, 50]")
-        from .config import S2_SOURCES, VIIRS_SOURCES
+        from flarewatch.config import S2_SOURCES, VIIRS_SOURCES
 
         if self.s2_source and self.s2_source not in S2_SOURCES:
             raise ValueError(f"site {self.site_id}: s2_source {self.s2_source!r} is not one of {list(S2_SOURCES)}")

@@ -14,7 +14,12 @@ from functools import lru_cache
 
 import numpy as np
 
-from .config import S2_BANDS, S2_NODATA_DN, S2_REFLECTANCE_OFFSET, S2_REFLECTANCE_SCALE
+from flarewatch.config import (
+    S2_BANDS,
+    S2_NODATA_DN,
+    S2_REFLECTANCE_OFFSET,
+    S2_REFLECTANCE_SCALE,
+)
 
 
 @lru_cache(maxsize=64)

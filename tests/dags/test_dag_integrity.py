@@ -40,7 +40,7 @@ def test_retries_tags_owner_docs(dagbag, dag_id):
 
 
 def test_assets_chain_the_dags(dagbag):
-    from flarewatch.orchestration import FLARE_EMISSIONS, RAW_SCENES
+    from flarewatch.orchestration.dags import FLARE_EMISSIONS, RAW_SCENES
 
     ingest, process, rollup = (dagbag.dags[d] for d in ("flare_ingest", "flare_process", "emissions_rollup"))
     assert any(RAW_SCENES in t.outlets for t in ingest.tasks)

@@ -6,11 +6,12 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-
-from flarewatch import calibration as cal
-from flarewatch import storage
 from flarewatch.config import Settings
+from flarewatch.meters import importer as cal
+from flarewatch.meters.formats import CalibrationFileError
+from flarewatch.simulation.meters import upload_demo_calibration
 from flarewatch.sites import load_sites
+from flarewatch.store import objects as storage
 
 pytestmark = [pytest.mark.integration]
 
@@ -122,8 +123,8 @@ def test_corrected_value_updates_and_overlaps_with_stored_rows_are_quarantined(c
 
 def test_quarantine_follows_the_latest_import_of_a_file(clean):
     """A row quarantined for an unknown site is accepted once the site exists; its quarantine row goes."""
-    from flarewatch import db
     from flarewatch.sites import Site
+    from flarewatch.store import db
 
     conn = clean
     text = ("site_id,period_start,period_end,volume,unit,source\n"
@@ -167,7 +168,7 @@ def test_view_sums_wells_of_a_site_per_period(clean):
 
 def test_unreadable_file_writes_nothing(clean):
     conn = clean
-    with pytest.raises(cal.CalibrationFileError, match=r"s3://rawdata/calibration/bad.csv: missing required columns"
+    with pytest.raises(CalibrationFileError, match=r"s3://rawdata/calibration/bad.csv: missing required columns"
                                                        r" \['period_end', 'unit', 'source'\]"):
         cal.import_calibration(conn, "site_id,period_start,volume\nparshall,2025-01-01,1\n",
                                imported_from="s3://rawdata/calibration/bad.csv")
@@ -192,7 +193,7 @@ def test_calibration_import_dag(airflow_env, clean, s3, tmp_path):
     settings = Settings()
     start, end = date(2025, 6, 1), date(2025, 6, 14)
     demo_sites = [SITES["parshall"], SITES["rumaila-n"]]
-    uri = cal.upload_demo_calibration(s3, settings, demo_sites, start, end)
+    uri = upload_demo_calibration(s3, settings, demo_sites, start, end)
     assert uri == f"s3://rawdata/calibration/simulated-meter/{start}_{end}.csv"
     storage.put_bytes(s3, "rawdata", "calibration/reported/sample.csv", SAMPLE.read_bytes())
     alias = "calibration/reported/sample-copy.csv"  # the same content under two keys

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-
-from flarewatch import db
 from flarewatch.sites import load_sites
+from flarewatch.store import db
 
 pytestmark = pytest.mark.integration
 

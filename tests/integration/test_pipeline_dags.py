@@ -12,8 +12,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
-
-from flarewatch import storage
+from flarewatch.store import objects as storage
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

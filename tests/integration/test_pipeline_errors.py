@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-
-from flarewatch import db, storage
 from flarewatch.config import Settings
-from flarewatch.pipeline import ingest_site_day, process_site_day
-from flarewatch.sources import get_source
+from flarewatch.ingest.site_day import ingest_site_day
+from flarewatch.ingest.sources import get_source
+from flarewatch.process.site_day import process_site_day
+from flarewatch.store import db
+from flarewatch.store import objects as storage
 
 pytestmark = pytest.mark.integration
 

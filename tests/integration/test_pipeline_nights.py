@@ -12,13 +12,14 @@ import math
 from datetime import date, timedelta
 
 import pytest
-
-from flarewatch import db, storage
 from flarewatch.config import VIIRS_FLARE_MIN_TEMP_K, VIIRS_MATCH_RADIUS_M, Settings
-from flarewatch.pipeline import ingest_site_day, process_site_day
-from flarewatch.simulator import simulate_scene
-from flarewatch.sources import get_source
-from flarewatch.viirs import haversine_m, parse_vnf_csv
+from flarewatch.ingest.site_day import ingest_site_day
+from flarewatch.ingest.sources import get_source
+from flarewatch.ingest.viirs import haversine_m, parse_vnf_csv
+from flarewatch.process.site_day import process_site_day
+from flarewatch.simulation.scene import simulate_scene
+from flarewatch.store import db
+from flarewatch.store import objects as storage
 
 pytestmark = pytest.mark.integration
 
@@ -98,7 +99,7 @@ def test_bad_or_missing_older_night_is_skipped(conn, s3, vnf_texts, caplog):
         ingest_site_day(site, d, get_source("demo"), s3, conn, cfg)
     key = storage.raw_viirs_key("demo", DAYS[0], SITE)
     storage.put_bytes(s3, cfg.raw_bucket, key, b"id_Key,Lat_GMTCO\nx,1\n")  # not a VNF file
-    with caplog.at_level("WARNING", logger="flarewatch.pipeline"):
+    with caplog.at_level("WARNING", logger="flarewatch.process.site_day"):
         process_site_day(site, DAYS[2], s3, conn, cfg)
     assert any("previous VIIRS night" in m and key in m for m in caplog.messages)
     _check(_rows(conn, DAYS[2]), [vnf_texts[d] for d in DAYS[1:]])

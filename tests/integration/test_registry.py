@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from flarewatch import registry, storage
+from flarewatch.store import objects as storage
+from flarewatch.store import registry
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from flarewatch import db, storage
+from flarewatch.store import db
+from flarewatch.store import objects as storage
 
 pytestmark = [pytest.mark.integration]
 
@@ -47,10 +47,10 @@ def _measurement(site_id, start, end, volume_kscm) -> tuple:
 def seeded(pg_dsn):
     """36 processed site-days with detections + daily meter readings (and two multi-day periods)."""
     from flarewatch.config import Settings
-    from flarewatch.pipeline import estimate_site_day
-    from flarewatch.simulator import simulate_scene, site_day_flows
+    from flarewatch.estimate.site_day import estimate_site_day
+    from flarewatch.ingest.viirs import flare_like, parse_vnf_csv
+    from flarewatch.simulation.scene import simulate_scene, site_day_flows
     from flarewatch.sites import load_sites
-    from flarewatch.viirs import flare_like, parse_vnf_csv
 
     conn = db.connect(pg_dsn)
     _cleanup(conn)
@@ -82,8 +82,8 @@ def seeded(pg_dsn):
 
 
 def test_units_from_db_aligns_calibration_periods_with_detections(seeded):
-    from flarewatch.regressor import flare_inputs_matrix
-    from flarewatch.regressor_data import units_from_db
+    from flarewatch.estimate.regressor import flare_inputs_matrix
+    from flarewatch.training.regressor_data import units_from_db
 
     conn = seeded["conn"]
     units = units_from_db(conn, start=date(2023, 8, 1), end=date(2023, 9, 30), min_coverage=0.5)
@@ -118,28 +118,29 @@ def test_units_from_db_aligns_calibration_periods_with_detections(seeded):
     assert len(units_from_db(conn, start=date(2023, 9, 3), end=date(2023, 9, 4))) == 12
 
 
-def test_production_regressor_falls_back_to_the_shipped_model_then_the_calibration(seeded, s3, monkeypatch, tmp_path):
+def test_production_regressor_uses_the_shipped_model_and_a_missing_one_is_an_error(seeded, s3, monkeypatch, tmp_path):
     from dataclasses import replace
 
-    from flarewatch import regressor_training as T
     from flarewatch.config import Settings
+    from flarewatch.estimate import deployed as D
 
     conn = seeded["conn"]
     with conn.cursor() as cur:
         cur.execute("DELETE FROM model_versions WHERE model_name = 'regressor'")
     conn.commit()
-    if T.SHIPPED_MODEL.exists():
-        model, version = T.production_regressor(conn, s3, Settings())
-        assert version == model.version == T.shipped_version() and version.startswith("regressor-shipped-")
-        assert model.predict_flares([{"viirs_n": 1, "viirs_rh_mw": 2.0}])[0][0] > 0
-    assert T.production_regressor(conn, s3, replace(Settings(), volume_model="calibration")) == (
+    model, version = D.production_regressor(conn, s3, Settings())
+    assert version == model.version == D.shipped_version() and version.startswith("regressor-shipped-")
+    assert model.predict_flares([{"viirs_n": 1, "viirs_rh_mw": 2.0}])[0][0] > 0
+    assert D.production_regressor(conn, s3, replace(Settings(), volume_model="calibration")) == (
         None, "calibration-linear-v1")
-    monkeypatch.setattr(T, "SHIPPED_MODEL", tmp_path / "missing.skops")
-    assert T.production_regressor(conn, s3, Settings()) == (None, "calibration-linear-v1")
+    # a configured model that is missing is an error, never a silent fall-back to the calibration
+    monkeypatch.setenv("FLAREWATCH_MODELS_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="FLAREWATCH_MODELS_DIR"):
+        D.production_regressor(conn, s3, Settings())
 
 
 def test_synthetic_bootstrap_sites_join_the_calibration_units(seeded, monkeypatch, tmp_path):
-    from flarewatch.regressor_training import DEFAULT_PARAMS, build_units
+    from flarewatch.training.regressor import DEFAULT_PARAMS, build_units
 
     monkeypatch.setenv("FLAREWATCH_STATE_DIR", str(tmp_path))
     params = {**DEFAULT_PARAMS, "calibration_start": "2023-09-01", "calibration_end": "2023-09-01",
@@ -153,7 +154,7 @@ def test_synthetic_bootstrap_sites_join_the_calibration_units(seeded, monkeypatc
 
 def test_too_little_calibration_data_is_a_clear_error(seeded, s3):
     from flarewatch.config import Settings
-    from flarewatch.regressor_training import train_challenger
+    from flarewatch.training.regressor import train_challenger
 
     with pytest.raises(ValueError, match=r"too little calibration data.*6 usable period\(s\) at 6 site") as err:
         train_challenger(seeded["conn"], s3, Settings(), params={"calibration_start": "2023-09-01",
@@ -168,7 +169,7 @@ def test_too_little_calibration_data_is_a_clear_error(seeded, s3):
 
 
 def _register(conn, s3, tmp_path, name, mae, linear=80.0, power=120.0) -> int:
-    from flarewatch import registry
+    from flarewatch.store import registry
 
     f = tmp_path / "model.skops"
     f.write_bytes(b"model")
@@ -178,8 +179,8 @@ def _register(conn, s3, tmp_path, name, mae, linear=80.0, power=120.0) -> int:
 
 
 def test_promotion_gate_refuses_a_worse_regressor(seeded, s3, tmp_path):
-    from flarewatch import registry
-    from flarewatch.regressor_training import promote
+    from flarewatch.store import registry
+    from flarewatch.training.regressor import promote
 
     conn, name = seeded["conn"], "regressor-gate-test"
     v1 = _register(conn, s3, tmp_path, name, 50.0)
@@ -213,9 +214,9 @@ def _emissions(conn, days):
 
 def test_backfill_is_idempotent_and_records_the_version(seeded):
     from flarewatch.config import Settings
-    from flarewatch.regressor import fit_regressor
-    from flarewatch.regressor_data import units_from_db
-    from flarewatch.regressor_training import backfill_volumes
+    from flarewatch.estimate.regressor import fit_regressor
+    from flarewatch.training.regressor import backfill_volumes
+    from flarewatch.training.regressor_data import units_from_db
 
     conn = seeded["conn"]
     units = units_from_db(conn, start=date(2023, 8, 1), end=date(2023, 9, 30))
@@ -241,8 +242,7 @@ def test_backfill_is_idempotent_and_records_the_version(seeded):
 
 def test_regressor_retrain_dag_registers_gates_and_backfills(seeded, airflow_env, s3, tmp_path, monkeypatch):
     from airflow.dag_processing.dagbag import DagBag
-
-    from flarewatch import registry
+    from flarewatch.store import registry
 
     conn = seeded["conn"]
     with conn.cursor() as cur:
@@ -277,7 +277,7 @@ def test_regressor_retrain_dag_registers_gates_and_backfills(seeded, airflow_env
     champion = registry.champion(conn, "regressor")
     promoted = champion["version"] == challenger[0]
     from flarewatch.config import Settings
-    from flarewatch.regressor_training import production_regressor
+    from flarewatch.estimate.deployed import production_regressor
 
     model, version = production_regressor(conn, s3, Settings())  # what flare_process would use now
     assert version == model.version == f"regressor-v{champion['version']}"

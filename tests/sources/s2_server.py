@@ -70,7 +70,7 @@ def write_cog(data: np.ndarray, transform, epsg: int, nodata=0) -> bytes:
 
 def scene_reflectance(site, day):
     """The simulator's scene for the site-day: (reflectance float32 (3, H, W) NaN = nodata, cloud bool, tile)."""
-    from flarewatch.simulator import simulate_scene
+    from flarewatch.simulation.scene import simulate_scene
 
     tile = simulate_scene(site, day).tile
     rho = np.stack([tile.reflectance(b) for b in ("B8A", "B11", "B12")])
@@ -89,10 +89,9 @@ def cogs_for_item(item: dict, site, day, *, margin_px: int = 30, offset: float |
     grid); SCL is 9 (cloud high probability) there, ``scl_clear`` (5 = not vegetated) elsewhere.
     """
     import rasterio
-    from rasterio.warp import Resampling, reproject, transform_bounds
     from affine import Affine
-
-    from flarewatch.sources.s2common import site_window
+    from flarewatch.ingest.sources.s2common import site_window
+    from rasterio.warp import Resampling, reproject, transform_bounds
 
     rho, sim_cloud, tile = scene_reflectance(site, day)
     if cloud is None:
@@ -218,10 +217,9 @@ def process_tiff(site, day, *, cloud_band: str = "SCL", drop=None, cloud: np.nda
     ``drop``: bool (H, W) of pixels without data (dataMask 0); ``nodata_all``: no data at all.
     """
     import rasterio
+    from flarewatch.ingest.sources.s2common import site_window
+    from flarewatch.simulation.scene import simulate_scene
     from rasterio.io import MemoryFile
-
-    from flarewatch.simulator import simulate_scene
-    from flarewatch.sources.s2common import site_window
 
     tile = simulate_scene(site, day).tile
     win = site_window(site)

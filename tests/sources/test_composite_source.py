@@ -9,22 +9,20 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-
 from flarewatch.config import Settings
-from flarewatch.sites import Site, load_sites, parse_sites_csv
-from flarewatch.sources import (
+from flarewatch.ingest.sources import (
     INGEST_LANES,
     CompositeSource,
-    SiteDayData,
     ViirsResult,
     build_source,
     get_source,
     plan_lanes,
     pool_for,
 )
-from flarewatch.sources.http import PermanentSourceError, TransientSourceError
-from flarewatch.sources.s2common import S2Result
-from flarewatch.viirs import VNF_COLUMNS, vnf_csv_from_records
+from flarewatch.ingest.sources.http import PermanentSourceError, TransientSourceError
+from flarewatch.ingest.sources.s2common import S2Result
+from flarewatch.ingest.viirs import VNF_COLUMNS, vnf_csv_from_records
+from flarewatch.sites import Site, load_sites, parse_sites_csv
 
 REPO = Path(__file__).resolve().parents[2]
 SITE = Site("site-a", "A", "F", "O", "C", 30.63, 47.33)
@@ -132,7 +130,7 @@ def test_importing_sources_is_light_and_providers_are_lazy():
     code = ("import sys; sys.path.insert(0, %r); import flarewatch.sources as s; "
             "s.build_source(s.Settings.from_env({'FLAREWATCH_S2_SOURCE': 'sentinel-hub', 'FLAREWATCH_VIIRS_SOURCE': 'firms'})); "
             "bad = [m for m in ('requests', 'pandas', 'numpy', 'sentinelhub', 'rasterio', 'airflow', "
-            "'flarewatch.sources.firms', 'flarewatch.sources.sentinel_hub') if m in sys.modules]; print('BAD=' + ','.join(bad))"
+            "'flarewatch.ingest.sources.firms', 'flarewatch.ingest.sources.sentinel_hub') if m in sys.modules]; print('BAD=' + ','.join(bad))"
             ) % str(REPO / "include")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -148,7 +146,7 @@ def test_get_source():
 
 # -- composition ----------------------------------------------------------------------------------
 def test_both_demo_is_exactly_the_demo_source():
-    from flarewatch.sources.demo import DemoSource
+    from flarewatch.ingest.sources.demo import DemoSource
 
     site = load_sites()[0]
     got = build_source(Settings.from_env({})).fetch(site, DAY)
@@ -209,7 +207,7 @@ class TestIngest:
 
     @pytest.fixture
     def site(self, conn):
-        from flarewatch import db
+        from flarewatch.store import db
 
         return db.fetch_sites(conn, ["parshall"])[0]
 
@@ -222,8 +220,8 @@ class TestIngest:
         return rows
 
     def test_raw_objects_and_outcomes_are_stored(self, conn, s3, site):
-        from flarewatch import storage
-        from flarewatch.pipeline import ingest_site_day
+        from flarewatch.ingest.site_day import ingest_site_day
+        from flarewatch.store import objects as storage
 
         cfg = env(flarewatch_s2_source="earth-search", flarewatch_viirs_source="firms")
         s2 = s2_ok("full_cloud", tile=None, cloud_fraction=1.0)
@@ -247,7 +245,7 @@ class TestIngest:
         assert len(storage.list_keys(s3, "rawdata", "raw/")) == before and len(self.scenes(conn, site)) == 2
 
     def test_partial_tile_is_ingested_with_its_outcome(self, conn, s3, site):
-        from flarewatch.pipeline import ingest_site_day
+        from flarewatch.ingest.site_day import ingest_site_day
 
         cfg = env(flarewatch_s2_source="earth-search", flarewatch_viirs_source="firms")
         src = build_source(cfg, providers={"earth-search": StubS2(s2_ok("partial", valid_fraction=0.4))})
@@ -257,7 +255,7 @@ class TestIngest:
         assert "viirs" not in out  # only the sensor asked for
 
     def test_fetch_error_is_recorded_then_raised(self, conn, s3, site):
-        from flarewatch.pipeline import ingest_site_day
+        from flarewatch.ingest.site_day import ingest_site_day
 
         cfg = env(flarewatch_s2_source="sentinel-hub", flarewatch_viirs_source="firms")
         boom = PermanentSourceError("sentinel-hub: HTTP 401; check the credentials in Airflow connection "
@@ -271,7 +269,7 @@ class TestIngest:
         assert rows["viirs"][1:4] == ("firms", "failed", "error") and "503" in rows["viirs"][7]
 
     def test_moving_provider_keeps_one_row_per_sensor(self, conn, s3, site):
-        from flarewatch.pipeline import ingest_site_day
+        from flarewatch.ingest.site_day import ingest_site_day
 
         demo_cfg = Settings.from_env({})
         ingest_site_day(site, self.DAY, build_source(demo_cfg), s3, conn, demo_cfg)
@@ -283,7 +281,8 @@ class TestIngest:
 
     def test_firms_rows_flow_through_processing(self, conn, s3, site):
         """FIRMS rows have no temperature: processing must still use them (flare_like on RH)."""
-        from flarewatch.pipeline import ingest_site_day, process_site_day
+        from flarewatch.ingest.site_day import ingest_site_day
+        from flarewatch.process.site_day import process_site_day
 
         w, s, e, n = site.bbox()
         lat, lon = s + 0.1 * (n - s), w + 0.1 * (e - w)  # an AOI corner, away from the demo's flares
@@ -305,8 +304,8 @@ class TestIngest:
 def test_localstack_creates_the_provider_pools(airflow_env, tmp_path):
     import os
 
-    from flarewatch.localstack import StackPaths, ensure_pools
-    from flarewatch.sources import PROVIDER_POOLS
+    from flarewatch.dev.localstack import StackPaths, ensure_pools
+    from flarewatch.ingest.sources import PROVIDER_POOLS
 
     paths = StackPaths(tmp_path)
     paths.airflow_home.mkdir(parents=True)

@@ -7,13 +7,25 @@ from datetime import date
 
 import numpy as np
 import pytest
-from s2_server import T01WCR, T38XNF, EarthSearchStub, cogs_for_item, item_day, live, load_item, scene_reflectance
-
+from flarewatch.ingest.sources.earth_search import EarthSearchS2
+from flarewatch.ingest.sources.http import (
+    PermanentSourceError,
+    TransientSourceError,
+    make_session,
+)
+from flarewatch.ingest.sources.s2common import geometry_in_window_crs, site_window
 from flarewatch.sites import Site
-from flarewatch.sources.earth_search import EarthSearchS2
-from flarewatch.sources.http import PermanentSourceError, TransientSourceError, make_session
-from flarewatch.sources.s2common import geometry_in_window_crs, site_window
 from flarewatch.tiles import decode_tile
+from s2_server import (
+    T01WCR,
+    T38XNF,
+    EarthSearchStub,
+    cogs_for_item,
+    item_day,
+    live,
+    load_item,
+    scene_reflectance,
+)
 
 # Sites inside the fixture items' footprints (3 km AOI = 150 px keeps the tests quick).
 KARA = Site("kara-1", "Kara test pad", "test", "test", "RU", 72.90, 47.90, aoi_km=3.0)  # UTM 38 = item zone
@@ -140,7 +152,7 @@ def test_offsets_come_from_raster_bands_not_from_the_boa_flag(http_server):
     ok = sim.valid & np.all(sim.dn >= 1000, axis=0)  # reflectance >= 0: representable with offset 0
     np.testing.assert_array_equal(tile.dn[:, ok], sim.dn[:, ok])
     # the stored window holds the item's own DN (reflectance / 0.0001, no offset): 1000 below the tile's
-    from flarewatch.sources.s2common import decode_band_window
+    from flarewatch.ingest.sources.s2common import decode_band_window
 
     raw, transform, *_ = decode_band_window(res.raw_objects[f"windows/{T38XNF}_old/swir22.tif"][0])
     win = site_window(KARA)

@@ -7,12 +7,27 @@ from datetime import date
 
 import numpy as np
 import pytest
-
 from flarewatch.config import Settings
+from flarewatch.ingest.sources.firms import (
+    FirmsClient,
+    FirmsSource,
+    classify_body,
+    day_windows,
+    keep_row,
+    parse_firms_csv,
+)
+from flarewatch.ingest.sources.http import (
+    PermanentSourceError,
+    TransientSourceError,
+    make_session,
+)
+from flarewatch.ingest.viirs import (
+    VNF_COLUMNS,
+    flare_like,
+    night_window_utc,
+    parse_vnf_csv,
+)
 from flarewatch.sites import Site
-from flarewatch.sources.firms import FirmsClient, FirmsSource, classify_body, day_windows, keep_row, parse_firms_csv
-from flarewatch.sources.http import PermanentSourceError, TransientSourceError, make_session
-from flarewatch.viirs import VNF_COLUMNS, flare_like, night_window_utc, parse_vnf_csv
 
 KEY = "0123456789abcdef0123456789abcdef"
 HEADER = "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,bright_ti5,frp,daynight"

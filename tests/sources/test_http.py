@@ -6,9 +6,14 @@ import time
 
 import pytest
 import requests
-
-from flarewatch.sources import http
-from flarewatch.sources.http import PermanentSourceError, SourceError, TransientSourceError, make_session, request
+from flarewatch.ingest.sources import http
+from flarewatch.ingest.sources.http import (
+    PermanentSourceError,
+    SourceError,
+    TransientSourceError,
+    make_session,
+    request,
+)
 
 
 def fast_session(**kw):

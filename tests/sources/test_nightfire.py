@@ -9,12 +9,16 @@ import gzip
 from datetime import date
 
 import pytest
-
 from flarewatch.config import Settings
+from flarewatch.ingest.sources.http import PermanentSourceError
+from flarewatch.ingest.sources.nightfire import (
+    NightfireSource,
+    collection_and_baseline,
+    decode_vnf_bytes,
+    file_url,
+)
+from flarewatch.ingest.viirs import parse_vnf_csv, vnf_csv_from_records
 from flarewatch.sites import Site
-from flarewatch.sources.http import PermanentSourceError
-from flarewatch.sources.nightfire import NightfireSource, collection_and_baseline, decode_vnf_bytes, file_url
-from flarewatch.viirs import parse_vnf_csv, vnf_csv_from_records
 
 SITE = Site("rumaila-n", "North Rumaila", "Rumaila", "ROO", "Iraq", 30.630, 47.330, aoi_km=5.0)
 SITE2 = Site("rumaila-s", "South Rumaila", "Rumaila", "ROO", "Iraq", 30.400, 47.400, aoi_km=5.0)
@@ -202,7 +206,7 @@ def test_a_broken_file_is_permanent(http_server):
 
 @pytest.mark.integration
 def test_s3_template_and_rawdata_cache(s3):
-    from flarewatch.storage import RawStore, list_keys
+    from flarewatch.store.objects import RawStore, list_keys
 
     s3.put_object(Bucket="rawdata", Key="vnf-mirror/VNF_npp_d20250601_noaa_v30-ez.csv.gz", Body=gz(FILE_0601))
     s3.put_object(Bucket="rawdata", Key="vnf-mirror/VNF_npp_d20250602_noaa_v30-ez.csv.gz", Body=gz(FILE_0602))
@@ -226,9 +230,9 @@ def test_live_nightfire():
 
 def test_night_window_matches_the_simulators_night():
     """The window real sources clip to holds the demo's VIIRS scans for every demo site."""
-    from flarewatch.simulator import simulate_scene
+    from flarewatch.ingest.viirs import in_time_window, night_window_utc
+    from flarewatch.simulation.scene import simulate_scene
     from flarewatch.sites import load_sites
-    from flarewatch.viirs import in_time_window, night_window_utc
 
     for site in load_sites():
         for day in (date(2025, 1, 10), date(2025, 6, 1)):

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from flarewatch import calibration as cal
 from flarewatch.config import MCF_TO_M3
-from flarewatch.simulator import site_day_flows, simulate_scene
+from flarewatch.meters import formats
+from flarewatch.meters import importer as cal
+from flarewatch.simulation import meters as sim_meters
+from flarewatch.simulation.scene import simulate_scene, site_day_flows
 from flarewatch.sites import load_sites
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "reported-flares" / "reported_flares_sample.csv"
@@ -69,7 +70,7 @@ def assert_nothing_dropped(result):
     (3.0, " kscm / day ", 2, 6.0),
 ])
 def test_unit_conversions(volume, unit, days, expected_kscm):
-    assert cal.to_kscm(volume, unit, days) == pytest.approx(expected_kscm, rel=1e-12)
+    assert formats.to_kscm(volume, unit, days) == pytest.approx(expected_kscm, rel=1e-12)
 
 
 def test_mcf_constant_is_the_exact_cubic_foot():
@@ -83,8 +84,8 @@ def test_mcf_constant_is_the_exact_cubic_foot():
     ("MCM/d", "ambiguous unit", "ambiguous unit 'MCM/d': use kscm (thousand) or mmscm (million)"),
 ])
 def test_bad_units(unit, kind, reason):
-    with pytest.raises(cal.UnitError) as exc:
-        cal.parse_unit(unit)
+    with pytest.raises(formats.UnitError) as exc:
+        formats.parse_unit(unit)
     assert (exc.value.kind, exc.value.reason) == (kind, reason)
 
 
@@ -130,13 +131,13 @@ def test_zero_volume_is_a_measurement():
     (b"site_id,volume\x00\n", "test.csv: not a CSV text file (binary content)"),
 ])
 def test_unreadable_files_raise_naming_the_file_and_columns(text, message):
-    with pytest.raises(cal.CalibrationFileError) as exc:
+    with pytest.raises(formats.CalibrationFileError) as exc:
         validate(text)
     assert str(exc.value).startswith(message), str(exc.value)
 
 
 def test_forced_format_checks_its_columns():
-    with pytest.raises(cal.CalibrationFileError, match=r"missing required columns \['state', 'key_type', 'key', "
+    with pytest.raises(formats.CalibrationFileError, match=r"missing required columns \['state', 'key_type', 'key', "
                                                       r"'month', 'flared'\] for the reported"):
         validate(native("parshall,2025-06-01,2025-06-01,1,kscm,m,,"), fmt="reported")
     assert validate(native("parshall,2025-06-01,2025-06-01,1,kscm,m,,"), fmt="native").fmt == "native"
@@ -216,7 +217,7 @@ def test_plausibility_limit_is_per_day_of_the_period():
     bad = validate(native("parshall,2025-02-01,2025-03-01,600000,kscm,m,,"))
     assert len(ok.accepted) == 1
     assert reasons(bad) == {1: "volume 20689.7 kscm/day above the 20,000 kscm/day plausibility limit"}
-    assert cal.MAX_SITE_RATE_KSCM_D == 20_000
+    assert formats.MAX_SITE_RATE_KSCM_D == 20_000
 
 
 def test_in_file_overlaps_per_series_only():
@@ -370,9 +371,9 @@ def test_site_day_flows_match_the_scene_truth():
 def test_simulated_readings_are_deterministic_and_have_every_bad_row_kind():
     site = SITES["parshall"]
     start, end = date(2025, 6, 1), date(2025, 6, 30)
-    text = cal.simulated_meter_readings(site, start, end)
-    assert text == cal.simulated_meter_readings(site, start, end)
-    assert text != cal.simulated_meter_readings(site, start, end, seed_key="other")
+    text = sim_meters.simulated_meter_readings(site, start, end)
+    assert text == sim_meters.simulated_meter_readings(site, start, end)
+    assert text != sim_meters.simulated_meter_readings(site, start, end, seed_key="other")
     res = validate(text)
     assert {r.kind for r in res.rejected} == {"negative volume", "unknown unit", "duplicate", "overlapping period"}
     assert len(res.rejected) == 4 and res.rejected[0].row_number > len(res.accepted)  # bad rows come last
@@ -381,10 +382,10 @@ def test_simulated_readings_are_deterministic_and_have_every_bad_row_kind():
     assert_nothing_dropped(res)
     # a day reads the same in any date range (ranges can overlap from one upload to the next)
     week = {m.period_start: m.volume_kscm for m in validate(
-        cal.simulated_meter_readings(site, date(2025, 6, 10), date(2025, 6, 16))).accepted}
+        sim_meters.simulated_meter_readings(site, date(2025, 6, 10), date(2025, 6, 16))).accepted}
     month = {m.period_start: m.volume_kscm for m in res.accepted}
     assert week and all(month[d] == v for d, v in week.items())
-    clean = validate(cal.simulated_meter_readings(site, start, end, bad_rows=False))
+    clean = validate(sim_meters.simulated_meter_readings(site, start, end, bad_rows=False))
     assert not clean.rejected and len(clean.accepted) == len(res.accepted)
 
 
@@ -392,7 +393,7 @@ def test_simulated_readings_noise_and_gaps():
     site = SITES["rumaila-n"]
     start = date(2025, 1, 1)
     end = start + timedelta(days=399)
-    res = validate(cal.simulated_meter_readings(site, start, end, bad_rows=False))
+    res = validate(sim_meters.simulated_meter_readings(site, start, end, bad_rows=False))
     days = {m.period_start: m.volume_kscm for m in res.accepted}
     gaps = 400 - len(days)
     assert 5 <= gaps <= 40  # ~5 % gap days
@@ -400,7 +401,7 @@ def test_simulated_readings_noise_and_gaps():
     log_ratio = np.log(ratios)
     assert abs(float(np.mean(log_ratio))) < 0.01
     assert float(np.std(log_ratio)) == pytest.approx(0.05, abs=0.01)
-    noisy = validate(cal.simulated_meter_readings(site, start, start + timedelta(days=99), noise_sd=0.3,
+    noisy = validate(sim_meters.simulated_meter_readings(site, start, start + timedelta(days=99), noise_sd=0.3,
                                                   bad_rows=False))
     r = [m.volume_kscm / sum(site_day_flows(site, m.period_start).values()) for m in noisy.accepted]
     assert float(np.std(np.log(r))) == pytest.approx(0.3, abs=0.06)

@@ -8,10 +8,15 @@ from datetime import date, datetime
 import numpy as np
 import pytest
 from affine import Affine
-
 from flarewatch import physics
 from flarewatch.config import S2_WAVELENGTH_UM, ThresholdDetectorConfig
-from flarewatch.detection import DETECTOR_NAME, Detection, b12_clip_dn, detect_flares, nhi_indices
+from flarewatch.detect.threshold import (
+    DETECTOR_NAME,
+    Detection,
+    b12_clip_dn,
+    detect_flares,
+    nhi_indices,
+)
 from flarewatch.tiles import Tile
 
 WHEN = datetime(2024, 6, 21, 7, 30)
@@ -205,7 +210,7 @@ def _timed(fn, *args) -> float:
 
 
 def test_finds_clear_sky_flares_in_simulated_scenes():
-    simulator = pytest.importorskip("flarewatch.simulator")
+    simulator = pytest.importorskip("flarewatch.simulation.scene")
     from flarewatch.sites import load_sites
 
     checked = 0

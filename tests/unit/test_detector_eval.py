@@ -1,5 +1,5 @@
-from flarewatch.detector_eval import CASES, ThresholdDetector, evaluate_detectors
-from flarewatch.training_data import DatasetSpec
+from flarewatch.evaluation.detector import CASES, ThresholdDetector, evaluate_detectors
+from flarewatch.training.detector_data import DatasetSpec
 
 
 class _Nothing:

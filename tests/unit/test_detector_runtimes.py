@@ -7,15 +7,14 @@ import shutil
 from datetime import date
 
 import pytest
-
-from flarewatch import detectors
+from flarewatch.detect import deployed as detectors
+from flarewatch.simulation.scene import simulate_scene
 from flarewatch.sites import load_sites
-from flarewatch.simulator import simulate_scene
 
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory):
-    from flarewatch.yolo import offline_environment
+    from flarewatch.detect.yolo import offline_environment
 
     state = tmp_path_factory.mktemp("state")
     offline_environment(state)
@@ -23,7 +22,7 @@ def deployed(tmp_path_factory):
 
     def fetch(dest):
         calls.append(dest)
-        shutil.copyfile(detectors.SHIPPED_WEIGHTS, dest)
+        shutil.copyfile(detectors.shipped_weights(), dest)
 
     weights = detectors.deployable_weights(fetch, state / "models" / "detector" / "shipped")
     return weights, calls
@@ -41,7 +40,7 @@ def test_exports_are_made_once_and_reused(deployed):
 
 
 def test_runtimes_give_identical_detections(deployed):
-    from flarewatch.yolo import YoloFlareDetector
+    from flarewatch.detect.yolo import YoloFlareDetector
 
     weights, _ = deployed
     dets = {rt: YoloFlareDetector(weights, runtime=rt) for rt in ("torch", "onnx", "openvino")}

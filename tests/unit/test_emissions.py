@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from flarewatch.config import EmissionFactors
-from flarewatch.emissions import Emission, co2_from_volume
+from flarewatch.estimate.co2 import Emission, co2_from_volume
 
 
 def test_worked_example_one_thousand_m3():

@@ -7,9 +7,8 @@ from dataclasses import replace
 from datetime import date
 
 import pytest
-
-from flarewatch import evaluation as ev
 from flarewatch.config import Settings, VolumeCalibration
+from flarewatch.evaluation import baseline as ev
 from flarewatch.sites import load_sites
 
 
@@ -118,9 +117,9 @@ def test_evaluate_returns_finite_scores_in_range(result):
 
 
 def test_site_day_consistent_with_pipeline_volumes(result):
-    from flarewatch.pipeline import estimate_site_day
-    from flarewatch.simulator import simulate_scene
-    from flarewatch.viirs import flare_like, parse_vnf_csv
+    from flarewatch.estimate.site_day import estimate_site_day
+    from flarewatch.ingest.viirs import flare_like, parse_vnf_csv
+    from flarewatch.simulation.scene import simulate_scene
 
     site, day = SITES[0], DAYS[0]
     row = result["site_days"][0]

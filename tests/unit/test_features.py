@@ -8,11 +8,10 @@ from datetime import datetime
 import numpy as np
 import pytest
 from affine import Affine
-
 from flarewatch import physics
 from flarewatch.config import S2_WAVELENGTH_UM, STEFAN_BOLTZMANN
-from flarewatch.detection import Detection, detect_flares
-from flarewatch.features import (
+from flarewatch.detect.threshold import Detection, detect_flares
+from flarewatch.features.extract import (
     FEATURE_DOCS,
     VIIRS_NIGHTS_WINDOW,
     _colour_ratio,
@@ -20,8 +19,8 @@ from flarewatch.features import (
     share_viirs_radiant_heat,
     viirs_nights_seen,
 )
+from flarewatch.ingest.viirs import VNF_COLUMNS, parse_vnf_csv
 from flarewatch.tiles import Tile
-from flarewatch.viirs import VNF_COLUMNS, parse_vnf_csv
 
 WHEN = datetime(2024, 6, 21, 7, 30)
 SZA = 30.0
@@ -345,9 +344,9 @@ def test_viirs_nights_seen_counts_matched_nights():
 
 def test_estimate_site_day_stores_viirs_nights_seen_on_every_detection():
     from flarewatch.config import Settings
-    from flarewatch.pipeline import estimate_site_day
+    from flarewatch.estimate.site_day import estimate_site_day
+    from flarewatch.ingest.viirs import flare_like
     from flarewatch.sites import Site
-    from flarewatch.viirs import flare_like
 
     tile = make_tile([(20, 20, 1800.0, 0.6)])
     det = only_detection(tile)

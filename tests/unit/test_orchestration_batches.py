@@ -3,8 +3,7 @@
 from datetime import date
 
 import pytest
-
-from flarewatch.orchestration import batch_site_days
+from flarewatch.process.batch import batch_site_days
 
 
 def test_batches_group_by_day_and_cap_the_size():

@@ -11,7 +11,6 @@ import math
 
 import numpy as np
 import pytest
-
 from flarewatch import physics
 from flarewatch.config import S2_WAVELENGTH_UM
 

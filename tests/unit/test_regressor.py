@@ -9,9 +9,9 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-
-from flarewatch import regressor as R
-from flarewatch.volume import estimate_volume
+from flarewatch.estimate import regressor as R
+from flarewatch.evaluation import regressor as RE
+from flarewatch.estimate.calibrations import estimate_volume
 
 S2_VIIRS = {"hot_pixels": 4, "swir_frp_mw": 2.0, "cloud_flag": False, "saturated": True, "viirs_n": 1,
             "viirs_rh_mw": 3.0, "viirs_temp_k": 1800.0, "viirs_area_m2": 5.0, "b11_excess_sum": 1.5,
@@ -209,7 +209,7 @@ def test_conformal_interval_coverage_is_roughly_nominal():
     model, report = R.fit_regressor(train, param_grid=FIXED_GRID, seed=0)
     conf = report["conformal"]
     assert conf["q_lo"] < 0 < conf["q_hi"] and conf["n"] > 500
-    res = R.evaluate_units(model, test)
+    res = RE.evaluate_units(model, test)
     assert 0.84 <= res["coverage"] <= 0.96, res["coverage"]
     # the finite-sample quantile rule on a known sample
     q = R.conformal_log_quantiles(np.exp(np.arange(1, 20) / 10), np.ones(19), alpha=0.1)
@@ -261,7 +261,7 @@ def test_learned_model_beats_the_calibrations_on_synthetic_additive_data():
     daily = synthetic_daily(n_sites=20, n_days=15, seed=8, noise_sd=0.1)
     train, test = R.holdout_split(daily, 0.25, seed=0)
     model, report = R.fit_regressor(train, seed=0, param_grid=SMALL_GRID)
-    res = R.compare({"learned": model}, test)
+    res = RE.compare({"learned": model}, test)
     assert res["learned"]["mae"] < res["calibration_linear"]["mae"]
     assert res["learned"]["mae"] < res["calibration_power"]["mae"]
     assert report["best_params"]["p_viirs"] in SMALL_GRID["basis__p_viirs"]

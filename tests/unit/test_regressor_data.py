@@ -7,9 +7,8 @@ from datetime import date
 
 import numpy as np
 import pytest
-
-from flarewatch import regressor_data as D
-from flarewatch.regressor import INPUT_COLUMNS, flare_inputs_matrix
+from flarewatch.estimate.regressor import INPUT_COLUMNS, flare_inputs_matrix
+from flarewatch.training import regressor_data as D
 
 
 def test_regressor_sites_are_disjoint_from_the_detector_sites_and_deterministic():
@@ -24,9 +23,9 @@ def test_regressor_sites_are_disjoint_from_the_detector_sites_and_deterministic(
 
 def test_site_day_record_is_what_the_pipeline_estimates():
     from flarewatch.config import Settings
-    from flarewatch.pipeline import estimate_site_day
-    from flarewatch.simulator import simulate_scene, site_day_flows
-    from flarewatch.viirs import flare_like, parse_vnf_csv
+    from flarewatch.estimate.site_day import estimate_site_day
+    from flarewatch.ingest.viirs import flare_like, parse_vnf_csv
+    from flarewatch.simulation.scene import simulate_scene, site_day_flows
 
     site = D.regressor_sites(1, seed=0)[0]
     day = D.site_days(site.site_id, 1, 0)[0]

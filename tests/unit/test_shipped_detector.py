@@ -13,14 +13,14 @@ WEIGHTS = REPO / "models" / "detector" / "flare-yolo11n.pt"
 
 @pytest.fixture(scope="module")
 def detector(tmp_path_factory):
-    from flarewatch.yolo import YoloFlareDetector, offline_environment
+    from flarewatch.detect.yolo import YoloFlareDetector, offline_environment
 
     offline_environment(tmp_path_factory.mktemp("yolo-state"))
     return YoloFlareDetector(WEIGHTS, runtime="torch")
 
 
 def test_shipped_weights_find_a_clear_sky_flare_at_its_lat_lon(detector):
-    from flarewatch.simulator import simulate_scene
+    from flarewatch.simulation.scene import simulate_scene
     from flarewatch.sites import load_sites
 
     site = {s.site_id: s for s in load_sites()}["rumaila-n"]

@@ -12,10 +12,9 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 import pandas as pd
 import pytest
-
 from flarewatch import physics
 from flarewatch.config import STEFAN_BOLTZMANN, VNF_FILL_VALUE
-from flarewatch.simulator import (
+from flarewatch.simulation.scene import (
     LAND_COVER_REFLECTANCE,
     SATURATION_REFLECTANCE,
     SIMULATOR_VERSION,

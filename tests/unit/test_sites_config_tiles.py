@@ -7,10 +7,12 @@ from datetime import date, datetime
 import numpy as np
 import pytest
 from affine import Affine
-
 from flarewatch.config import Settings
-from flarewatch.orchestration import date_range, parse_day
-from flarewatch.pipeline import acquisition_date_for_run
+from flarewatch.orchestration.dates import (
+    acquisition_date_for_run,
+    date_range,
+    parse_day,
+)
 from flarewatch.sites import Site, load_sites, parse_sites_csv
 from flarewatch.tiles import Tile, decode_tile, encode_tile
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from flarewatch.simulator import simulate_scene
+from flarewatch.simulation.scene import simulate_scene
 from flarewatch.sites import Site
-from flarewatch.training_data import (
+from flarewatch.training.detector_data import (
     CLASS_NAMES,
     DatasetSpec,
     _rng,

@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from flarewatch.config import STEFAN_BOLTZMANN, VolumeCalibration
-from flarewatch.volume import (
+from flarewatch.estimate.calibrations import (
     VOLUME_MODEL_VERSION,
     VolumeEstimate,
     estimate_volume,

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from flarewatch import yolo
-from flarewatch.representation import chip_windows, detector_image
-from flarewatch.simulator import simulate_scene
+from flarewatch.detect import yolo
+from flarewatch.detect.representation import chip_windows, detector_image
+from flarewatch.simulation.scene import simulate_scene
 from flarewatch.sites import load_sites
 
 _ENV_KEYS = ("YOLO_CONFIG_DIR", "YOLO_OFFLINE", "CI", "MPLCONFIGDIR", "TORCH_HOME", "XDG_CACHE_HOME",

@@ -1,0 +1,197 @@
+"""The pure estimate of one site-day: detect, measure, attach VIIRS, estimate volume and CO2.
+
+``estimate_site_day`` does no I/O: ``process.site_day`` reads the inputs and writes its rows, and
+the evaluation harnesses and the regressor's training data call it directly, so every score
+describes exactly what the pipeline writes. ``emission_rows`` is the one place where a volume
+model's per-flare estimates become ``flare_emissions`` rows (processing and the backfill).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date
+
+from flarewatch.config import VIIRS_MATCH_RADIUS_M, Settings
+from flarewatch.sites import Site
+from flarewatch.store.db import DETECTION_COLUMNS
+
+VOLUME_METHOD = "regressor"  # flare_emissions.volume_method of regressor estimates
+
+
+# ------------------------------------------------------------------------------------------
+# Process
+# ------------------------------------------------------------------------------------------
+def _clean(value):
+    """JSON/DB-safe scalar: numpy -> python, NaN/inf -> None."""
+    if value is None:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _in_aoi(site: Site, lat: float, lon: float) -> bool:
+    half_m = site.aoi_km * 500.0
+    dy = (lat - site.lat) * 111_320.0
+    dx = (lon - site.lon) * 111_320.0 * math.cos(math.radians(site.lat))
+    return abs(dx) <= half_m and abs(dy) <= half_m
+
+
+@dataclass
+class SiteDayEstimate:
+    """What processing found on one site-day, as rows ready for the database."""
+
+    detections: list  # Sentinel-2 detections (flarewatch.detection.Detection)
+    detection_rows: list[dict] = field(default_factory=list)  # flare_detections rows (S2 and VIIRS-only)
+    emission_rows: list[dict] = field(default_factory=list)  # flare_emissions rows, same order
+    properties: list[dict] = field(default_factory=list)  # per-detection summary for GeoJSON
+
+
+def estimate_site_day(site: Site, day: date, tile, viirs_flares, settings: Settings, *,
+                      detector=None, detector_version: str | None = None, regressor=None,
+                      regressor_version: str | None = None, viirs_history=None) -> SiteDayEstimate:
+    """Detect flares in ``tile`` (may be None), attach VIIRS, estimate volume and CO2. Pure: no I/O.
+
+    ``viirs_flares``: flare-like VNF detections of the night (``viirs.flare_like``), or None.
+    ``viirs_history``: the previous nights' flare-like VNF detections (up to
+    ``features.VIIRS_NIGHTS_WINDOW - 1`` DataFrames, None for a night without a usable file), or
+    None; every detection's ``viirs_nights_seen`` counts the nights, this one included, with a
+    match within the VIIRS match radius (without a history: 0 or 1, this night only).
+    ``detector``: an object with ``detect(tile) -> list[Detection]`` (e.g. the YOLO champion);
+    None = the physics threshold detector. ``detector_version`` is stored on every row.
+    Flare-like VIIRS detections inside the AOI with no Sentinel-2 flare within the match radius
+    become ``sensor = 'viirs'`` detections (S2 clouded or missing), one per VIIRS pixel.
+    ``regressor``: a ``regressor.VolumeRegressor`` (``regressor_training.production_regressor``)
+    estimating each flare's volume and its prediction interval from the features; None = the
+    published calibration ``settings.calibration.method``. ``regressor_version`` (default the
+    model's ``version``) is stored in ``flare_emissions.model_version``.
+    """
+    from flarewatch.detect.threshold import detect_flares
+    from flarewatch.estimate.calibrations import estimate_volume, volume_model_version
+    from flarewatch.estimate.co2 import co2_from_volume
+    from flarewatch.features.extract import (
+        extract_features,
+        share_viirs_radiant_heat,
+        viirs_nights_seen,
+    )
+    from flarewatch.ingest.viirs import haversine_m, match_viirs
+
+    if tile is None:
+        detections = []
+    elif detector is None:
+        detections = detect_flares(tile, settings.detector)
+    else:
+        detections = detector.detect(tile)
+    cal, ef = settings.calibration, settings.emission_factors
+    vol_version = volume_model_version(cal)
+    ef_json = asdict(ef)
+    out = SiteDayEstimate(detections=detections)
+    matched_viirs_ids: set = set()
+
+    def add(record: dict, feats: dict) -> None:
+        est = estimate_volume(feats, cal)
+        em = co2_from_volume(est.volume_kscm_d, ef)
+        out.detection_rows.append({c: None for c in DETECTION_COLUMNS} | record)
+        out.emission_rows.append({
+            "site_id": site.site_id, "acquisition_date": day, "detection_key": record["detection_key"],
+            "volume_kscm_d": _clean(est.volume_kscm_d), "volume_method": est.method,
+            "radiant_heat_mw": _clean(est.radiant_heat_mw), "rh_source": est.rh_source,
+            "co2_t": _clean(em.co2_t), "ch4_slip_t": _clean(em.ch4_slip_t), "co2e_t": _clean(em.co2e_t),
+            "volume_lo_kscm_d": None, "volume_hi_kscm_d": None, "model_version": vol_version,
+            "emission_factors": ef_json,
+        })
+        out.properties.append({
+            "detection_key": record["detection_key"], "sensor": record["sensor"],
+            "confidence": record.get("confidence"), "volume_kscm_d": _clean(est.volume_kscm_d),
+            "co2_t": _clean(em.co2_t), "co2e_t": _clean(em.co2e_t), "rh_source": est.rh_source})
+
+    # One VIIRS pixel (~750 m) can hold several S2 flares: share its radiant heat between them.
+    det_feats = share_viirs_radiant_heat([
+        {k: _clean(v) for k, v in extract_features(tile, det, viirs_flares).items()} for det in detections])
+    nights = [viirs_flares, *(viirs_history or [])]  # this night first, then the previous ones
+
+    def nights_seen(lat, lon) -> int:
+        return viirs_nights_seen(lat, lon, nights, min_temp_k=cal.min_temperature_k)
+
+    for feats in det_feats:
+        feats["viirs_nights_seen"] = nights_seen(feats.get("lat"), feats.get("lon"))
+    for det, feats in zip(detections, det_feats):
+        if viirs_flares is not None and len(viirs_flares) and feats.get("lat") is not None:
+            near = match_viirs(feats["lat"], feats["lon"], viirs_flares)
+            matched_viirs_ids.update(near["id_Key"].tolist())
+        add({
+            "site_id": site.site_id, "acquisition_date": day,
+            "detection_key": f"s2:{det.peak_row}:{det.peak_col}", "sensor": "sentinel2",
+            "detector": det.detector, "detector_version": detector_version or f"{det.detector}-v1",
+            "pixel_row": _clean(det.row), "pixel_col": _clean(det.col), "bbox_px": list(det.bbox),
+            "confidence": _clean(det.confidence), "cloud_flag": bool(det.cloud_flag), "saturated": bool(det.saturated),
+            **{c: feats.get(c) for c in _FEATURE_COLUMNS}, "features": feats,
+        }, feats)
+
+    # Flare-like VIIRS detections with no Sentinel-2 counterpart (S2 clouded or missing that day).
+    if viirs_flares is not None:
+        seen: list[tuple[float, float]] = []
+        for _, v in viirs_flares.sort_values("RH", ascending=False).iterrows():
+            if v["id_Key"] in matched_viirs_ids or not _in_aoi(site, v["Lat_GMTCO"], v["Lon_GMTCO"]):
+                continue
+            if any(haversine_m(v["Lat_GMTCO"], v["Lon_GMTCO"], la, lo) < VIIRS_MATCH_RADIUS_M for la, lo in seen):
+                continue  # a second overpass of the same flare that night
+            seen.append((v["Lat_GMTCO"], v["Lon_GMTCO"]))
+            feats = {
+                "lat": float(v["Lat_GMTCO"]), "lon": float(v["Lon_GMTCO"]), "viirs_n": 1,
+                "viirs_rh_mw": _clean(float(v["RH"])), "viirs_temp_k": _clean(float(v["Temp_BB"])),
+                "viirs_area_m2": _clean(float(v["Area_BB"])), "viirs_distance_m": 0.0, "viirs_id": str(v["id_Key"]),
+            }
+            feats["viirs_nights_seen"] = nights_seen(feats["lat"], feats["lon"])
+            add({
+                "site_id": site.site_id, "acquisition_date": day,
+                "detection_key": f"viirs:{feats['lat']:.4f}:{feats['lon']:.4f}", "sensor": "viirs",
+                "detector": "viirs-nightfire", "detector_version": "viirs-nightfire-v1",
+                **{c: feats.get(c) for c in _FEATURE_COLUMNS}, "features": feats,
+            }, feats)
+
+    if regressor is not None and out.emission_rows:
+        from flarewatch.estimate.site_day import (
+            emission_rows,  # the backfill writes its rows with the same function
+        )
+
+        rows = emission_rows(site.site_id, day, [r["detection_key"] for r in out.detection_rows],
+                             [r["features"] for r in out.detection_rows], regressor, settings)
+        version = regressor_version or regressor.version
+        out.emission_rows = [{k: _clean(v) for k, v in row.items()} | {"model_version": version} for row in rows]
+        for prop, em in zip(out.properties, out.emission_rows):
+            prop.update({k: em[k] for k in ("volume_kscm_d", "volume_lo_kscm_d", "volume_hi_kscm_d", "co2_t", "co2e_t")})
+    return out
+
+
+# flare_detections columns filled from the feature dict
+_FEATURE_COLUMNS = (
+    "lat", "lon", "hot_pixels", "hot_area_m2", "b12_excess_sum", "b12_excess_peak", "b11_excess_sum",
+    "b11_excess_peak", "b12_b11_ratio", "temperature_k", "swir_frp_mw", "viirs_n", "viirs_rh_mw", "viirs_temp_k",
+    "viirs_area_m2", "viirs_distance_m",
+)
+
+
+# ------------------------------------------------------------------------------------------
+# Backfill
+# ------------------------------------------------------------------------------------------
+def emission_rows(site_id: str, day: date, detection_keys: list[str], features: list[dict], model,
+                  settings: Settings) -> list[dict]:
+    """``flare_emissions`` rows of one site-day's detections estimated with ``model``."""
+    from flarewatch.estimate.calibrations import estimate_volume
+    from flarewatch.estimate.co2 import co2_from_volume
+
+    ef = settings.emission_factors
+    ef_json = asdict(ef)
+    out = []
+    for key, feats, (v, lo, hi) in zip(detection_keys, features, model.predict_flares(features)):
+        rh = estimate_volume(feats, replace(settings.calibration, method="linear"))
+        em = co2_from_volume(v, ef)
+        out.append({"site_id": site_id, "acquisition_date": day, "detection_key": key, "volume_kscm_d": v,
+                    "volume_method": VOLUME_METHOD, "radiant_heat_mw": rh.radiant_heat_mw, "rh_source": rh.rh_source,
+                    "co2_t": em.co2_t, "ch4_slip_t": em.ch4_slip_t, "co2e_t": em.co2e_t, "volume_lo_kscm_d": lo,
+                    "volume_hi_kscm_d": hi, "model_version": model.version, "emission_factors": ef_json})
+    return out

@@ -1,0 +1,140 @@
+"""The pipeline steps the DAGs run, as plain functions of (site, day, clients, settings).
+
+- ``ingest_site_day``: fetch a site-day from the scene source into ``rawdata``; record scenes.
+- ``process_site_day``: detect flares in the tile, extract features, estimate volume and CO2,
+  write rows to Postgres and the annotated PNG / GeoJSON / result JSON to ``processed``.
+- ``refresh_rollups`` (in ``db``): daily and monthly emission tables.
+
+Each step is idempotent: deterministic S3 keys and upserts on natural keys.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+
+from flarewatch.config import Settings
+from flarewatch.estimate.site_day import estimate_site_day
+from flarewatch.sites import Site
+from flarewatch.store import db
+from flarewatch.store import objects as storage
+
+log = logging.getLogger(__name__)
+
+
+def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, detector=None,
+                     detector_version: str | None = None, regressor=None, regressor_version: str | None = None) -> dict:
+    """Detect, measure and estimate one site-day; write Postgres rows and ``processed`` objects.
+
+    ``detector``/``detector_version`` and ``regressor``/``regressor_version``: see
+    ``estimate_site_day`` (``detectors.production_detector`` and
+    ``regressor_training.production_regressor`` pick them for the DAG); None = the threshold
+    detector and the published calibration.
+    """
+    from flarewatch.estimate.calibrations import volume_model_version
+    from flarewatch.features.extract import VIIRS_NIGHTS_WINDOW
+    from flarewatch.ingest.viirs import flare_like, parse_vnf_csv
+    from flarewatch.process.render import annotated_png, detections_geojson
+    from flarewatch.tiles import decode_tile
+
+    scenes = db.fetch_scenes(conn, site.site_id, day)
+    if not scenes:
+        raise LookupError(f"no scenes recorded for site {site.site_id} on {day}; run flare_ingest for that date first")
+    s2 = scenes.get("sentinel2")
+    vi = scenes.get("viirs")
+    # the previous nights of the viirs_nights_seen window, read from rawdata (not from other days'
+    # results, which would depend on the order site-days are processed in)
+    history_keys = db.viirs_night_keys(conn, site.site_id, day - timedelta(days=VIIRS_NIGHTS_WINDOW - 1),
+                                       day - timedelta(days=1))
+
+    def get_night(key: str) -> bytes | None:
+        try:
+            return storage.get_bytes(s3, settings.raw_bucket, key)
+        except FileNotFoundError as exc:  # an older night's object is gone: that night is not counted
+            log.warning("site %s %s: previous VIIRS night skipped: %s", site.site_id, day, exc)
+            return None
+
+    # the raw objects are read concurrently (boto3 clients are thread-safe)
+    want = {name: sc["s3_key"] for name, sc in (("viirs", vi), ("sentinel2", s2))
+            if sc and sc["status"] != "no_data" and sc["s3_key"]}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        history = {night: pool.submit(get_night, key) for night, key in sorted(history_keys.items(), reverse=True)}
+        raw = dict(zip(want, pool.map(lambda k: storage.get_bytes(s3, settings.raw_bucket, k), want.values())))
+        history = {night: f.result() for night, f in history.items()}
+
+    viirs_flares = None
+    if "viirs" in raw:
+        try:
+            viirs_flares = flare_like(parse_vnf_csv(raw["viirs"].decode()), settings.calibration.min_temperature_k)
+        except ValueError as exc:
+            raise ValueError(f"s3://{settings.raw_bucket}/{want['viirs']}: {exc}") from exc
+
+    viirs_history = []  # newest night first; a bad older file does not fail the task
+    for night, body in history.items():
+        frame = None
+        if body is not None:
+            try:
+                frame = flare_like(parse_vnf_csv(body.decode()), settings.calibration.min_temperature_k)
+            except ValueError as exc:  # UnicodeDecodeError included
+                log.warning("site %s %s: previous VIIRS night s3://%s/%s skipped: %s", site.site_id, day,
+                            settings.raw_bucket, history_keys[night], exc)
+        viirs_history.append(frame)
+
+    tile = None
+    if "sentinel2" in raw:
+        try:
+            tile = decode_tile(raw["sentinel2"])
+        except ValueError as exc:
+            raise ValueError(f"s3://{settings.raw_bucket}/{want['sentinel2']}: {exc}") from exc
+
+    est = estimate_site_day(site, day, tile, viirs_flares, settings, detector=detector,
+                            detector_version=detector_version, regressor=regressor,
+                            regressor_version=regressor_version, viirs_history=viirs_history)
+    det_rows, em_rows, props = est.detection_rows, est.emission_rows, est.properties
+    keys = storage.processed_keys(day, site.site_id)
+    pb = settings.processed_bucket
+    result = {
+        "site_id": site.site_id, "acquisition_date": day.isoformat(),
+        "n_detections": len(det_rows),
+        "n_sentinel2": sum(r["sensor"] == "sentinel2" for r in det_rows),
+        "n_viirs_only": sum(r["sensor"] == "viirs" for r in det_rows),
+        "volume_kscm_d": round(sum(e["volume_kscm_d"] or 0.0 for e in em_rows), 4),
+        "co2_t": round(sum(e["co2_t"] or 0.0 for e in em_rows), 4),
+        "co2e_t": round(sum(e["co2e_t"] or 0.0 for e in em_rows), 4),
+        "volume_model_version": (regressor_version or regressor.version) if regressor is not None
+        else volume_model_version(settings.calibration),
+        "detector_version": detector_version or "threshold-tai-nhi-v1",
+        "sentinel2_scene": s2["s3_key"] if s2 else None,
+        "viirs_scene": vi["s3_key"] if vi else None,
+        "objects": keys,
+    }
+    # S3 writes overlap with each other and with rendering; the rows are written once every object
+    # is in place, so a site-day marked processed always has its objects
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        puts = []
+
+        def put(key: str, data: bytes, content_type: str) -> None:
+            puts.append(pool.submit(storage.put_bytes, s3, pb, key, data, content_type))
+
+        if tile is not None:
+            gj = detections_geojson(tile, est.detections, [p for p in props if p["sensor"] == "sentinel2"])
+        else:
+            gj = {"type": "FeatureCollection", "features": []}
+            result["objects"] = {k: v for k, v in keys.items() if k != "png"}
+        for p, r in zip(props, det_rows):
+            if r["sensor"] == "viirs":
+                gj["features"].append({"type": "Feature",
+                                       "geometry": {"type": "Point", "coordinates": [r["lon"], r["lat"]]},
+                                       "properties": p})
+        put(keys["geojson"], json.dumps(gj).encode(), "application/geo+json")
+        put(keys["result"], json.dumps(result, default=str).encode(), "application/json")
+        if tile is not None:
+            title = f"{site.site_id} {day.isoformat()} - {len(est.detections)} flare(s)"
+            put(keys["png"], annotated_png(tile, est.detections, title=title), "image/png")
+        for f in puts:
+            f.result()  # re-raise an S3 error
+    db.replace_site_day_results(conn, site.site_id, day, det_rows, em_rows, scene_sensors=list(scenes))
+    log.info("processed %s %s: %s", site.site_id, day, {k: result[k] for k in ("n_detections", "volume_kscm_d", "co2_t")})
+    return result
