@@ -19,12 +19,8 @@ re-importing a file changes nothing.
 
 from __future__ import annotations
 
-import logging
-
 from airflow.sdk import Param, dag, get_current_context, task
 from flarewatch.orchestration.dags import DEFAULT_ARGS, START_DATE
-
-log = logging.getLogger("flarewatch.calibration_import")
 
 
 @dag(
@@ -49,78 +45,22 @@ log = logging.getLogger("flarewatch.calibration_import")
 def calibration_import():
     @task
     def plan_files() -> list[dict]:
-        from flarewatch.meters import importer as calibration
-        from flarewatch.orchestration.connections import (
-            db_connection,
-            s3_client,
-            settings,
-        )
+        from flarewatch.orchestration import tasks
 
-        params = get_current_context()["params"]
-        fmt = params.get("format") or "auto"
-        s3_key, path = (params.get("s3_key") or "").strip(), (params.get("path") or "").strip()
-        if s3_key and path:
-            raise ValueError("give either s3_key or path, not both")
-        cfg = settings()
-        if s3_key:
-            bucket, key = calibration.parse_s3_uri(s3_key, cfg.raw_bucket)
-            return [{"bucket": bucket, "key": key, "format": fmt, "force": True, "label": key}]
-        if path:
-            return [{"path": path, "format": fmt, "label": path}]
-        objects = calibration.list_calibration_objects(s3_client(cfg), cfg.raw_bucket)
-        conn = db_connection(cfg)
-        try:
-            todo = calibration.new_objects(conn, cfg.raw_bucket, objects)
-        finally:
-            conn.close()
-        log.info("%d objects under s3://%s/%s, %d not imported yet", len(objects), cfg.raw_bucket,
-                 calibration.CALIBRATION_PREFIX, len(todo))
-        return [{"bucket": cfg.raw_bucket, "key": o["key"], "format": fmt, "force": False, "label": o["key"]}
-                for o in todo]
+        return tasks.plan_calibration_files(get_current_context()["params"])
 
     @task(map_index_template="{{ file_label }}")
     def import_file(item: dict) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
-        from flarewatch.meters import importer as calibration
-        from flarewatch.meters.formats import CalibrationFileError
-        from flarewatch.orchestration.connections import (
-            db_connection,
-            s3_client,
-            settings,
-        )
+        from flarewatch.orchestration import tasks
 
         get_current_context()["file_label"] = item["label"]
-        cfg = settings()
-        conn = db_connection(cfg)
-        try:
-            if "path" in item:
-                summary = calibration.import_path(conn, item["path"], fmt=item["format"])
-            else:
-                summary = calibration.import_s3_object(conn, s3_client(cfg), item["bucket"], item["key"],
-                                                       fmt=item["format"], force=item["force"])
-        except (CalibrationFileError, FileNotFoundError) as exc:
-            raise AirflowFailException(str(exc)) from exc  # retrying cannot fix the file
-        finally:
-            conn.close()
-        log.info("%s", calibration.format_summary(summary))
-        return summary
+        return tasks.import_calibration_file(item)
 
     @task
     def report(summaries: list[dict]) -> dict:
-        summaries = list(summaries)
-        done = [s for s in summaries if not s.get("skipped")]
-        totals = {
-            "files": len(summaries),
-            "skipped": len(summaries) - len(done),
-            **{k: sum(s[k] for s in done) for k in ("rows", "inserted", "updated", "unchanged", "quarantined")},
-        }
-        by_reason: dict[str, int] = {}
-        for s in done:
-            for kind, n in s["by_reason"].items():
-                by_reason[kind] = by_reason.get(kind, 0) + n
-        totals["by_reason"] = dict(sorted(by_reason.items()))
-        log.info("calibration import: %s", totals)
-        return totals
+        from flarewatch.orchestration import tasks
+
+        return tasks.calibration_report(summaries)
 
     report(import_file.expand(item=plan_files()))
 

@@ -15,8 +15,9 @@ Manual trigger (Params below) or weekly. Steps:
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Param, dag
 from flarewatch.orchestration.dags import DEFAULT_ARGS, START_DATE
+from flarewatch.orchestration.retrain import retrain_tasks
 
 
 @dag(
@@ -41,35 +42,7 @@ from flarewatch.orchestration.dags import DEFAULT_ARGS, START_DATE
     },
 )
 def detector_retrain():
-    @task(execution_timeout=None)
-    def train_challenger() -> dict:
-        from flarewatch.orchestration.connections import (
-            db_connection,
-            s3_client,
-            settings,
-        )
-        from flarewatch.training.detector import train_challenger as run
-
-        ctx = get_current_context()
-        cfg = settings()
-        conn = db_connection(cfg)
-        try:
-            return run(conn, s3_client(cfg), cfg, dict(ctx["params"]), run_id=ctx["dag_run"].run_id)
-        finally:
-            conn.close()
-
-    @task
-    def promote(result: dict) -> dict:
-        from flarewatch.orchestration.connections import db_connection, settings
-        from flarewatch.store import registry
-
-        conn = db_connection(settings())
-        try:
-            decision = registry.decide_and_promote(conn, "detector", result["version"], "f1")
-        finally:
-            conn.close()
-        return {"version": result["version"], "promoted": decision.promote, "reason": decision.reason}
-
+    train_challenger, promote = retrain_tasks("detector")
     promote(train_challenger())
 
 

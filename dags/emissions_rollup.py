@@ -44,29 +44,9 @@ from flarewatch.orchestration.dags import (
 def emissions_rollup():
     @task(outlets=[EMISSION_ROLLUPS])
     def refresh(*, outlet_events=None) -> dict:
-        from flarewatch.orchestration.connections import db_connection, settings
-        from flarewatch.orchestration.dates import (
-            date_range,
-            days_from_events,
-            parse_day,
-        )
-        from flarewatch.store import db
+        from flarewatch.orchestration import tasks
 
-        ctx = get_current_context()
-        params = ctx["params"]
-        if params.get("start_date"):
-            start = parse_day(params["start_date"])
-            days = date_range(start, parse_day(params.get("end_date") or start))
-        else:
-            days = days_from_events(ctx, FLARE_EMISSIONS)
-        conn = db_connection(settings())
-        try:
-            if not params.get("start_date"):  # plus any day processed after its last rollup
-                days = sorted(set(days) | set(db.stale_rollup_days(conn)))
-            counts = db.refresh_rollups(conn, days)
-        finally:
-            conn.close()
-        extra = {"days": [d.isoformat() for d in days], **counts}
+        extra = tasks.refresh_rollups(get_current_context(), FLARE_EMISSIONS)
         outlet_events[EMISSION_ROLLUPS].extra = extra
         return extra
 

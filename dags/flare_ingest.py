@@ -52,68 +52,33 @@ def flare_ingest():
     @task
     def plan_sites() -> list[dict]:
         """Items of the demo lane (returned); every lane's items and the run summary as XComs."""
-        from flarewatch.ingest.sources import plan_lanes
-        from flarewatch.orchestration.connections import db_connection, settings
-        from flarewatch.orchestration.dates import run_acquisition_date
-        from flarewatch.store import db
+        from flarewatch.orchestration import tasks
 
         ctx = get_current_context()
-        day = run_acquisition_date(ctx).isoformat()
-        cfg = settings()
-        conn = db_connection(cfg)
-        try:
-            sites = db.fetch_sites(conn, ctx["params"].get("site_ids") or None)
-        finally:
-            conn.close()
-        lanes = {lane: [{"site_id": sid, "acquisition_date": day} for sid in ids]
-                 for lane, ids in plan_lanes(sites, cfg).items()}
+        lanes, summary = tasks.plan_ingest(ctx)
         ctx["ti"].xcom_push(key="lanes", value=lanes)
-        ctx["ti"].xcom_push(key="summary", value={"days": [day] if sites else [],
-                                                  "site_ids": sorted(s.site_id for s in sites)})
+        ctx["ti"].xcom_push(key="summary", value=summary)
         return lanes["demo"]
 
     @task
     def select_lane(lanes: dict, lane: str) -> list[dict]:
         """The items of one provider lane; skips the lane (and its ingest task) when it has none."""
-        from airflow.sdk.exceptions import AirflowSkipException
+        from flarewatch.orchestration import tasks
 
-        items = lanes.get(lane) or []
-        if not items:
-            raise AirflowSkipException(f"no site uses lane {lane}")
-        return items
+        return tasks.lane_items(lanes, lane)
 
     @task(map_index_template="{{ site_label }}")
     def ingest(item: dict, lane: str = "demo") -> dict:
-        from flarewatch.ingest.site_day import ingest_site_day
-        from flarewatch.ingest.sources import INGEST_LANES, build_source
-        from flarewatch.orchestration.connections import (
-            db_connection,
-            s3_client,
-            settings,
-        )
-        from flarewatch.orchestration.dates import parse_day
-        from flarewatch.store import db
-        from flarewatch.store import objects as storage
+        from flarewatch.orchestration import tasks
 
-        sensors = next(x.sensors for x in INGEST_LANES if x.lane == lane)
         get_current_context()["site_label"] = f"{item['site_id']} {item['acquisition_date']}"
-        cfg = settings()
-        conn = db_connection(cfg)
-        try:
-            site = db.fetch_sites(conn, [item["site_id"]])[0]
-            s3 = s3_client(cfg)
-            source = build_source(cfg, raw_store=storage.RawStore(s3, cfg.raw_bucket))
-            return ingest_site_day(site, parse_day(item["acquisition_date"]), source, s3, conn, cfg, sensors=sensors)
-        finally:
-            conn.close()
+        return tasks.ingest_item(item, lane)
 
     @task(outlets=[RAW_SCENES], trigger_rule="none_failed")
     def publish(summary: dict, *, outlet_events=None) -> dict:
-        from airflow.sdk.exceptions import AirflowSkipException
+        from flarewatch.orchestration import tasks
 
-        if not summary.get("site_ids"):
-            raise AirflowSkipException("no active site to ingest")
-        extra = {"days": sorted(summary["days"]), "site_ids": sorted(summary["site_ids"])}
+        extra = tasks.ingest_event(summary)
         outlet_events[RAW_SCENES].extra = extra
         return extra
 

@@ -61,82 +61,22 @@ from flarewatch.orchestration.dags import (
 def flare_process():
     @task
     def plan_tiles() -> list[dict]:
-        from flarewatch.orchestration.connections import db_connection, settings
-        from flarewatch.orchestration.dates import days_from_events, parse_day
-        from flarewatch.process.batch import batch_site_days
-        from flarewatch.store import db
+        from flarewatch.orchestration import tasks
 
-        ctx = get_current_context()
-        params = ctx["params"]
-        conn = db_connection(settings())
-        try:
-            if params.get("acquisition_date"):  # manual (re)processing of one day
-                day = parse_day(params["acquisition_date"])
-                site_days = set(db.scene_site_days(conn, [day]))
-                if not site_days:
-                    raise ValueError(f"no scenes ingested for {day}; run flare_ingest for that date first")
-            else:
-                # the days of the triggering events, plus anything ingested and not yet processed
-                site_days = set(db.scene_site_days(conn, days_from_events(ctx, RAW_SCENES)))
-                site_days |= set(db.pending_site_days(conn))
-        finally:
-            conn.close()
-        wanted = set(params.get("site_ids") or [])
-        return batch_site_days([(s, d) for s, d in site_days if not wanted or s in wanted],
-                               settings().process_batch)
+        return tasks.plan_process(get_current_context(), RAW_SCENES)
 
     @task(map_index_template="{{ tile_label }}")
     def process(batch: dict) -> dict:
-        import logging
+        from flarewatch.orchestration import tasks
 
-        from flarewatch.detect.deployed import production_detector
-        from flarewatch.estimate.deployed import production_regressor
-        from flarewatch.orchestration.connections import (
-            db_connection,
-            s3_client,
-            settings,
-        )
-        from flarewatch.orchestration.dates import parse_day
-        from flarewatch.process.site_day import process_site_day
-        from flarewatch.store import db
-
-        day = parse_day(batch["acquisition_date"])
-        get_current_context()["tile_label"] = f"{day} {','.join(batch['site_ids'])}"
-        cfg = settings()
-        conn = db_connection(cfg)
-        s3 = s3_client(cfg)
-        results, errors = [], []
-        try:
-            # the models are loaded once per batch: loading them costs more than processing a tile
-            detector, version = production_detector(conn, s3, cfg)
-            regressor, regressor_version = (None, None) if cfg.volume_model == "calibration" \
-                else production_regressor(conn, s3, cfg)
-            sites = {s.site_id: s for s in db.fetch_sites(conn, batch["site_ids"])}
-            for site_id in batch["site_ids"]:
-                try:
-                    results.append(process_site_day(sites[site_id], day, s3, conn, cfg, detector=detector,
-                                                    detector_version=version, regressor=regressor,
-                                                    regressor_version=regressor_version))
-                except Exception as exc:  # noqa: BLE001 - the other site-days still run; the task fails below
-                    conn.rollback()
-                    logging.getLogger(__name__).exception("%s %s failed", site_id, day)
-                    errors.append((site_id, exc))
-        finally:
-            conn.close()
-        if errors:
-            # a retry re-runs the whole batch: every write is an idempotent upsert
-            raise RuntimeError(f"{len(errors)} of {len(batch['site_ids'])} site-days failed on {day}: "
-                               + "; ".join(f"{s}: {type(e).__name__}: {e}" for s, e in errors)) from errors[0][1]
-        return {"acquisition_date": day.isoformat(), "site_ids": batch["site_ids"],
-                "n_detections": sum(r["n_detections"] for r in results),
-                "volume_kscm_d": round(sum(r["volume_kscm_d"] for r in results), 4),
-                "co2_t": round(sum(r["co2_t"] for r in results), 4)}
+        get_current_context()["tile_label"] = tasks.batch_label(batch)
+        return tasks.process_batch(batch)
 
     @task(outlets=[FLARE_EMISSIONS])
     def publish(results: list[dict], *, outlet_events=None) -> dict:
-        results = list(results or [])
-        extra = {"days": sorted({r["acquisition_date"] for r in results}),
-                 "n_detections": sum(r["n_detections"] for r in results)}
+        from flarewatch.orchestration import tasks
+
+        extra = tasks.summarise_days(results)
         outlet_events[FLARE_EMISSIONS].extra = extra
         return extra
 

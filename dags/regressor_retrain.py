@@ -23,8 +23,9 @@ Weekly (Mon 04:00 UTC) or manual with the Params below. Steps:
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, get_current_context, task
-from flarewatch.orchestration.dags import DEFAULT_ARGS, FLARE_EMISSIONS, START_DATE
+from airflow.sdk import Param, dag
+from flarewatch.orchestration.dags import DEFAULT_ARGS, START_DATE
+from flarewatch.orchestration.retrain import backfill, retrain_tasks
 
 
 @dag(
@@ -59,66 +60,7 @@ from flarewatch.orchestration.dags import DEFAULT_ARGS, FLARE_EMISSIONS, START_D
     },
 )
 def regressor_retrain():
-    @task(execution_timeout=None)
-    def train_challenger() -> dict:
-        from flarewatch.orchestration.connections import (
-            db_connection,
-            s3_client,
-            settings,
-        )
-        from flarewatch.training.regressor import train_challenger as run
-
-        ctx = get_current_context()
-        cfg = settings()
-        conn = db_connection(cfg)
-        try:
-            return run(conn, s3_client(cfg), cfg, params=dict(ctx["params"]), run_id=ctx["dag_run"].run_id)
-        finally:
-            conn.close()
-
-    @task
-    def promote(result: dict) -> dict:
-        from flarewatch.orchestration.connections import db_connection, settings
-        from flarewatch.training.regressor import promote as gate
-
-        conn = db_connection(settings())
-        try:
-            decision = gate(conn, result["version"])
-        finally:
-            conn.close()
-        return {"version": result["version"], "promoted": decision.promote, "reason": decision.reason}
-
-    @task(outlets=[FLARE_EMISSIONS])
-    def backfill(decision: dict, *, outlet_events=None) -> dict:
-        from airflow.sdk.exceptions import AirflowSkipException
-        from flarewatch.estimate.deployed import production_regressor
-        from flarewatch.orchestration.connections import (
-            db_connection,
-            s3_client,
-            settings,
-        )
-        from flarewatch.orchestration.dates import parse_day
-        from flarewatch.training.regressor import backfill_volumes
-
-        params = get_current_context()["params"]
-        if not params.get("backfill_start"):
-            raise AirflowSkipException("no backfill_start given")
-        if not decision["promoted"]:
-            raise AirflowSkipException(f"v{decision['version']} was not promoted: {decision['reason']}")
-        start = parse_day(params["backfill_start"])
-        end = parse_day(params.get("backfill_end") or start)
-        cfg = settings()
-        conn = db_connection(cfg)
-        try:
-            model, version = production_regressor(conn, s3_client(cfg), cfg)
-            if model is None or version != f"regressor-v{decision['version']}":
-                raise RuntimeError(f"the champion is {version}, not the promoted v{decision['version']}")
-            result = backfill_volumes(conn, model, cfg, start, end)
-        finally:
-            conn.close()
-        outlet_events[FLARE_EMISSIONS].extra = {"days": result["days"], "source": "regressor_retrain"}
-        return result
-
+    train_challenger, promote = retrain_tasks("regressor")
     backfill(promote(train_challenger()))
 
 

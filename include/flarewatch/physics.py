@@ -90,3 +90,18 @@ def swir_frp_mw(l_swir_sum, band: str = "B12", pixel_m: float = S2_PIXEL_M):
     (W m-2 sr-1 um-1). FRP = A_pix * sigma / a * L.
     """
     return pixel_m * pixel_m * STEFAN_BOLTZMANN / SWIR_FRP_A[band] * np.asarray(l_swir_sum) / 1e6
+
+
+def solar_angles(lat_deg: float, day_of_year: int, local_solar_hour: float) -> tuple[float, float]:
+    """Sun zenith and azimuth (degrees; azimuth clockwise from north) at a local mean solar time.
+
+    Simple formula: Cooper's declination, hour angle 15 deg/h from solar noon, no equation of time
+    or refraction (error ~1 deg, enough for the simulator).
+    """
+    dec = math.radians(23.45 * math.sin(2.0 * math.pi * (284 + day_of_year) / 365.0))
+    lat = math.radians(lat_deg)
+    ha = math.radians(15.0 * (local_solar_hour - 12.0))
+    cos_z = math.sin(lat) * math.sin(dec) + math.cos(lat) * math.cos(dec) * math.cos(ha)
+    zenith = math.degrees(math.acos(max(-1.0, min(1.0, cos_z))))
+    azimuth = math.degrees(math.atan2(-math.sin(ha), math.tan(dec) * math.cos(lat) - math.sin(lat) * math.cos(ha)))
+    return zenith, azimuth % 360.0

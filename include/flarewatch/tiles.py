@@ -13,17 +13,20 @@ from datetime import datetime
 from functools import lru_cache
 
 import numpy as np
+from affine import Affine
 
 from flarewatch.config import (
     S2_BANDS,
     S2_NODATA_DN,
+    S2_PIXEL_M,
     S2_REFLECTANCE_OFFSET,
     S2_REFLECTANCE_SCALE,
 )
+from flarewatch.sites import Site
 
 
 @lru_cache(maxsize=64)
-def _transformer(src_epsg: int, dst_epsg: int):
+def crs_transformer(src_epsg: int, dst_epsg: int):
     """A cached pyproj Transformer (building one costs ~1 ms; pyproj >= 3.1 Transformers are thread-safe)."""
     from pyproj import Transformer
 
@@ -78,13 +81,13 @@ class Tile:
 
     def pixel_to_lonlat(self, row: float, col: float) -> tuple[float, float]:
         x, y = self.pixel_to_xy(row, col)
-        tr = _transformer(self.crs_epsg, 4326)
+        tr = crs_transformer(self.crs_epsg, 4326)
         lon, lat = tr.transform(x, y)
         return float(lon), float(lat)
 
     def lonlat_to_pixel(self, lon: float, lat: float) -> tuple[float, float]:
         """Fractional (row, col) of a lon/lat in this tile's grid."""
-        x, y = _transformer(4326, self.crs_epsg).transform(lon, lat)
+        x, y = crs_transformer(4326, self.crs_epsg).transform(lon, lat)
         col, row = ~self.transform @ (x, y)
         return float(row), float(col)
 
@@ -164,3 +167,26 @@ def decode_tile(data: bytes) -> Tile:
             )
     except rasterio.errors.RasterioIOError as exc:
         raise ValueError(f"not a readable GeoTIFF: {exc}") from exc
+
+
+# --------------------------------------------------------------------------------------------
+# Site-level (static) content
+# --------------------------------------------------------------------------------------------
+def default_size_px(site: Site) -> int:
+    """Tile side in 20 m pixels covering the site's AOI (250 for a 5 km AOI)."""
+    return int(round(site.aoi_km * 1000.0 / S2_PIXEL_M))
+
+
+def site_centre_xy(site: Site) -> tuple[float, float]:
+    x, y = crs_transformer(4326, site.utm_epsg).transform(site.lon, site.lat)
+    return float(x), float(y)
+
+
+def site_grid(site: Site, size_px: int | None = None) -> Affine:
+    """Affine transform of the site's tile: 20 m UTM pixels, origin snapped to the 20 m grid."""
+    n = default_size_px(site) if size_px is None else int(size_px)
+    xc, yc = site_centre_xy(site)
+    half = n * S2_PIXEL_M / 2.0
+    x0 = round((xc - half) / S2_PIXEL_M) * S2_PIXEL_M
+    y0 = round((yc + half) / S2_PIXEL_M) * S2_PIXEL_M
+    return Affine(S2_PIXEL_M, 0.0, float(x0), 0.0, -S2_PIXEL_M, float(y0))

@@ -49,7 +49,8 @@ def seeded(pg_dsn):
     from flarewatch.config import Settings
     from flarewatch.estimate.site_day import estimate_site_day
     from flarewatch.ingest.viirs import flare_like, parse_vnf_csv
-    from flarewatch.simulation.scene import simulate_scene, site_day_flows
+    from flarewatch.simulation.flares import site_day_flows
+    from flarewatch.simulation.scene import simulate_scene
     from flarewatch.sites import load_sites
 
     conn = db.connect(pg_dsn)

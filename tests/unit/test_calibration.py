@@ -14,7 +14,8 @@ from flarewatch.config import MCF_TO_M3
 from flarewatch.meters import formats
 from flarewatch.meters import importer as cal
 from flarewatch.simulation import meters as sim_meters
-from flarewatch.simulation.scene import simulate_scene, site_day_flows
+from flarewatch.simulation.flares import site_day_flows
+from flarewatch.simulation.scene import simulate_scene
 from flarewatch.sites import load_sites
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "reported-flares" / "reported_flares_sample.csv"

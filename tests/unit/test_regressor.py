@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from flarewatch.estimate import regressor as R
-from flarewatch.evaluation import regressor as RE
 from flarewatch.estimate.calibrations import estimate_volume
+from flarewatch.evaluation import regressor as RE
 
 S2_VIIRS = {"hot_pixels": 4, "swir_frp_mw": 2.0, "cloud_flag": False, "saturated": True, "viirs_n": 1,
             "viirs_rh_mw": 3.0, "viirs_temp_k": 1800.0, "viirs_area_m2": 5.0, "b11_excess_sum": 1.5,

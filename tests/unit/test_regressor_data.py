@@ -25,7 +25,8 @@ def test_site_day_record_is_what_the_pipeline_estimates():
     from flarewatch.config import Settings
     from flarewatch.estimate.site_day import estimate_site_day
     from flarewatch.ingest.viirs import flare_like, parse_vnf_csv
-    from flarewatch.simulation.scene import simulate_scene, site_day_flows
+    from flarewatch.simulation.flares import site_day_flows
+    from flarewatch.simulation.scene import simulate_scene
 
     site = D.regressor_sites(1, seed=0)[0]
     day = D.site_days(site.site_id, 1, 0)[0]

@@ -14,16 +14,15 @@ import pandas as pd
 import pytest
 from flarewatch import physics
 from flarewatch.config import STEFAN_BOLTZMANN, VNF_FILL_VALUE
+from flarewatch.simulation.flares import FlareTruth, site_flares
+from flarewatch.simulation.landscape import LAND_COVER_REFLECTANCE
 from flarewatch.simulation.scene import (
-    LAND_COVER_REFLECTANCE,
     SATURATION_REFLECTANCE,
     SIMULATOR_VERSION,
-    VNF_COLUMNS,
-    FlareTruth,
     SimulatedScene,
     simulate_scene,
-    site_flares,
 )
+from flarewatch.simulation.viirs import VNF_COLUMNS
 from flarewatch.sites import load_sites
 from flarewatch.tiles import Tile, decode_tile, encode_tile
 

@@ -32,7 +32,7 @@ def _seeded(*parts: object):
 
 def _meter_rows(site, start: date, end: date, *, noise_sd: float, seed_key: str, gap_probability: float,
                 bad_rows: bool) -> list[list[str]]:
-    from flarewatch.simulation.scene import site_day_flows
+    from flarewatch.simulation.flares import site_day_flows
 
     if end < start:
         raise ValueError(f"end {end} is before start {start}")

@@ -222,13 +222,10 @@ def site_days(site_id: str, days: int, seed: int) -> list[date]:
 
 
 def _site_day_flow(site, day, truth: dict) -> float:
-    """The meter's truth: ``simulator.site_day_flows`` when present, else the scene truth's lit flows."""
-    from flarewatch.simulation import scene as simulator
+    """The meter's truth: ``simulation.flares.site_day_flows`` summed over the site's stacks."""
+    from flarewatch.simulation.flares import site_day_flows
 
-    flows = getattr(simulator, "site_day_flows", None)
-    if flows is not None:
-        return float(sum(flows(site, day).values()))
-    return float(sum(f["flow_kscm_d"] for f in truth["flares"] if f["active"]))
+    return float(sum(site_day_flows(site, day).values()))
 
 
 def detector_version(detector) -> str:

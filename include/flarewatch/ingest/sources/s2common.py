@@ -140,7 +140,7 @@ class SiteWindow:
 
 def site_window(site: Site) -> SiteWindow:
     """The site's tile grid: ``simulator.site_grid(site)`` (UTM zone of the site, 20 m pixels)."""
-    from flarewatch.simulation.scene import default_size_px, site_grid
+    from flarewatch.tiles import default_size_px, site_grid
 
     n = default_size_px(site)
     return SiteWindow(site_id=site.site_id, crs_epsg=site.utm_epsg, transform=site_grid(site, n), width=n, height=n)
@@ -372,7 +372,7 @@ def decode_band_window(data: bytes) -> tuple[np.ndarray, object, object, float |
 
 def sun_zenith_fallback(lat: float, lon: float, when: datetime) -> float:
     """Solar zenith (deg) from the site position and UTC time (simple formula, ~1 deg)."""
-    from flarewatch.simulation.scene import solar_angles
+    from flarewatch.physics import solar_angles
 
     utc = when.astimezone(timezone.utc)
     hour = utc.hour + utc.minute / 60.0 + lon / 15.0

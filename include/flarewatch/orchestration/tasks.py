@@ -1,0 +1,277 @@
+"""The bodies of the DAGs' tasks: each opens its clients, calls the pipeline step, closes them.
+
+DAG files in ``dags/`` only wire these together; everything a task does (reading params and
+asset events, opening S3 and the results database, loops over site-days, error collection) is
+here, where it can be read and tested without a scheduler. Functions take the Airflow task
+context (``get_current_context()``) when they need params, events or the run id.
+
+Imported inside the tasks, never at DAG parse time: the modules it imports are imported inside
+the functions so that even a parse-time import of this file stays light.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from airflow.sdk import Asset
+
+from flarewatch.orchestration.connections import results_db, s3_client, settings
+from flarewatch.orchestration.dates import (
+    date_range,
+    days_from_events,
+    parse_day,
+    run_acquisition_date,
+)
+
+log = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------------------------
+# flare_ingest
+# ------------------------------------------------------------------------------------------
+def plan_ingest(context) -> tuple[dict[str, list[dict]], dict]:
+    """(items per provider lane, run summary) for the run's acquisition date and sites."""
+    from flarewatch.ingest.sources import plan_lanes
+    from flarewatch.store import db
+
+    day = run_acquisition_date(context).isoformat()
+    cfg = settings()
+    with results_db(cfg) as conn:
+        sites = db.fetch_sites(conn, context["params"].get("site_ids") or None)
+    lanes = {lane: [{"site_id": sid, "acquisition_date": day} for sid in ids]
+             for lane, ids in plan_lanes(sites, cfg).items()}
+    return lanes, {"days": [day] if sites else [], "site_ids": sorted(s.site_id for s in sites)}
+
+
+def lane_items(lanes: dict, lane: str) -> list[dict]:
+    """The items of one provider lane; skips the lane (and its ingest task) when it has none."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    items = lanes.get(lane) or []
+    if not items:
+        raise AirflowSkipException(f"no site uses lane {lane}")
+    return items
+
+
+def ingest_event(summary: dict) -> dict:
+    """The ``extra`` of the ``flarewatch_raw_scenes`` event; skipped when no site was active."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    if not summary.get("site_ids"):
+        raise AirflowSkipException("no active site to ingest")
+    return {"days": sorted(summary["days"]), "site_ids": sorted(summary["site_ids"])}
+
+
+def ingest_item(item: dict, lane: str) -> dict:
+    """Fetch one site-day through one provider lane into ``rawdata`` (``ingest.site_day``)."""
+    from flarewatch.ingest.site_day import ingest_site_day
+    from flarewatch.ingest.sources import INGEST_LANES, build_source
+    from flarewatch.store import db
+    from flarewatch.store import objects as storage
+
+    sensors = next(x.sensors for x in INGEST_LANES if x.lane == lane)
+    cfg = settings()
+    with results_db(cfg) as conn:
+        found = db.fetch_sites(conn, [item["site_id"]])
+        if not found:
+            raise LookupError(f"site {item['site_id']} is not in the sites table")
+        s3 = s3_client(cfg)
+        source = build_source(cfg, raw_store=storage.RawStore(s3, cfg.raw_bucket))
+        return ingest_site_day(found[0], parse_day(item["acquisition_date"]), source, s3, conn, cfg, sensors=sensors)
+
+
+# ------------------------------------------------------------------------------------------
+# flare_process
+# ------------------------------------------------------------------------------------------
+def plan_process(context, raw_scenes: Asset) -> list[dict]:
+    """Batches of site-days to process: a manual day, or the triggering events' days plus any
+    site-day ingested and not processed since (an empty sweep plans nothing)."""
+    from flarewatch.process.batch import batch_site_days
+    from flarewatch.store import db
+
+    params = context["params"]
+    cfg = settings()
+    with results_db(cfg) as conn:
+        if params.get("acquisition_date"):  # manual (re)processing of one day
+            day = parse_day(params["acquisition_date"])
+            site_days = set(db.scene_site_days(conn, [day]))
+            if not site_days:
+                raise ValueError(f"no scenes ingested for {day}; run flare_ingest for that date first")
+        else:
+            site_days = set(db.scene_site_days(conn, days_from_events(context, raw_scenes)))
+            site_days |= set(db.pending_site_days(conn))
+    wanted = set(params.get("site_ids") or [])
+    return batch_site_days([(s, d) for s, d in site_days if not wanted or s in wanted], cfg.process_batch)
+
+
+def process_batch(batch: dict) -> dict:
+    """Process one batch of site-days (``process.batch.process_batch``) with the task's clients."""
+    from flarewatch.process.batch import process_batch as run
+
+    cfg = settings()
+    with results_db(cfg) as conn:
+        return run(conn, s3_client(cfg), cfg, parse_day(batch["acquisition_date"]), list(batch["site_ids"]))
+
+
+def batch_label(batch: dict) -> str:
+    """How the grid labels a mapped process task: ``<day> <site>,<site>,...``."""
+    return f"{batch['acquisition_date']} {','.join(batch['site_ids'])}"
+
+
+def summarise_days(results: list[dict]) -> dict:
+    """The ``extra`` of the ``flarewatch_flare_emissions`` event: the days written and the detections."""
+    results = list(results or [])
+    return {"days": sorted({r["acquisition_date"] for r in results}),
+            "n_detections": sum(r["n_detections"] for r in results)}
+
+
+# ------------------------------------------------------------------------------------------
+# emissions_rollup
+# ------------------------------------------------------------------------------------------
+def refresh_rollups(context, flare_emissions: Asset) -> dict:
+    """Recompute the daily and monthly rollups of a manual range, or of the events' days plus any
+    day processed after its last rollup."""
+    from flarewatch.store import db
+
+    params = context["params"]
+    if params.get("start_date"):
+        start = parse_day(params["start_date"])
+        days = date_range(start, parse_day(params.get("end_date") or start))
+    else:
+        days = days_from_events(context, flare_emissions)
+    with results_db() as conn:
+        if not params.get("start_date"):
+            days = sorted(set(days) | set(db.stale_rollup_days(conn)))
+        counts = db.refresh_rollups(conn, days)
+    return {"days": [d.isoformat() for d in days], **counts}
+
+
+# ------------------------------------------------------------------------------------------
+# calibration_import
+# ------------------------------------------------------------------------------------------
+def plan_calibration_files(params: dict) -> list[dict]:
+    """The files to import: a manual ``s3_key`` or ``path``, else the objects under
+    ``calibration/`` that were not imported yet."""
+    from flarewatch.meters import importer
+
+    fmt = params.get("format") or "auto"
+    s3_key, path = (params.get("s3_key") or "").strip(), (params.get("path") or "").strip()
+    if s3_key and path:
+        raise ValueError("give either s3_key or path, not both")
+    cfg = settings()
+    if s3_key:
+        bucket, key = importer.parse_s3_uri(s3_key, cfg.raw_bucket)
+        return [{"bucket": bucket, "key": key, "format": fmt, "force": True, "label": key}]
+    if path:
+        return [{"path": path, "format": fmt, "label": path}]
+    objects = importer.list_calibration_objects(s3_client(cfg), cfg.raw_bucket)
+    with results_db(cfg) as conn:
+        todo = importer.new_objects(conn, cfg.raw_bucket, objects)
+    log.info("%d objects under s3://%s/%s, %d not imported yet", len(objects), cfg.raw_bucket,
+             importer.CALIBRATION_PREFIX, len(todo))
+    return [{"bucket": cfg.raw_bucket, "key": o["key"], "format": fmt, "force": False, "label": o["key"]}
+            for o in todo]
+
+
+def import_calibration_file(item: dict) -> dict:
+    """Import one file; a file that cannot be read fails the task without retries (retrying
+    cannot fix it)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from flarewatch.meters import importer
+    from flarewatch.meters.formats import CalibrationFileError
+
+    cfg = settings()
+    with results_db(cfg) as conn:
+        try:
+            if "path" in item:
+                summary = importer.import_path(conn, item["path"], fmt=item["format"])
+            else:
+                summary = importer.import_s3_object(conn, s3_client(cfg), item["bucket"], item["key"],
+                                                    fmt=item["format"], force=item["force"])
+        except (CalibrationFileError, FileNotFoundError) as exc:
+            raise AirflowFailException(str(exc)) from exc
+    log.info("%s", importer.format_summary(summary))
+    return summary
+
+
+def calibration_report(summaries: list[dict]) -> dict:
+    """Totals of a calibration import run, and the quarantined rows by reason."""
+    summaries = list(summaries)
+    done = [s for s in summaries if not s.get("skipped")]
+    totals = {
+        "files": len(summaries),
+        "skipped": len(summaries) - len(done),
+        **{k: sum(s[k] for s in done) for k in ("rows", "inserted", "updated", "unchanged", "quarantined")},
+    }
+    by_reason: dict[str, int] = {}
+    for s in done:
+        for kind, n in s["by_reason"].items():
+            by_reason[kind] = by_reason.get(kind, 0) + n
+    totals["by_reason"] = dict(sorted(by_reason.items()))
+    log.info("calibration import: %s", totals)
+    return totals
+
+
+# ------------------------------------------------------------------------------------------
+# detector_retrain and regressor_retrain: one task set for both models
+# ------------------------------------------------------------------------------------------
+RETRAINABLE = ("detector", "regressor")
+
+
+def _check_model(model: str) -> None:
+    if model not in RETRAINABLE:
+        raise ValueError(f"unknown model {model!r}; expected one of {RETRAINABLE}")
+
+
+def train_challenger(model: str, context) -> dict:
+    """Train, score and register a challenger for ``model`` (``training.detector`` or ``training.regressor``)."""
+    _check_model(model)
+    params, run_id = dict(context["params"]), context["dag_run"].run_id
+    cfg = settings()
+    with results_db(cfg) as conn:
+        if model == "detector":
+            from flarewatch.training.detector import train_challenger as run
+
+            return run(conn, s3_client(cfg), cfg, params, run_id=run_id)
+        from flarewatch.training.regressor import train_challenger as run
+
+        return run(conn, s3_client(cfg), cfg, params=params, run_id=run_id)
+
+
+def promote(model: str, result: dict) -> dict:
+    """The promotion gate of ``model`` on the challenger ``result["version"]``; the decision is
+    stored on the version's row either way."""
+    _check_model(model)
+    with results_db() as conn:
+        if model == "detector":
+            from flarewatch.store import registry
+
+            decision = registry.decide_and_promote(conn, "detector", result["version"], "f1")
+        else:
+            from flarewatch.training.regressor import promote as gate
+
+            decision = gate(conn, result["version"])
+    return {"version": result["version"], "promoted": decision.promote, "reason": decision.reason}
+
+
+def backfill_volumes(decision: dict, params: dict) -> dict:
+    """Re-estimate ``backfill_start``..``backfill_end`` with the newly promoted regressor; skipped
+    (with the reason) when no range is given or the challenger was not promoted."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from flarewatch.estimate.deployed import production_regressor
+    from flarewatch.training.regressor import backfill_volumes as run
+
+    if not params.get("backfill_start"):
+        raise AirflowSkipException("no backfill_start given")
+    if not decision["promoted"]:
+        raise AirflowSkipException(f"v{decision['version']} was not promoted: {decision['reason']}")
+    start = parse_day(params["backfill_start"])
+    end = parse_day(params.get("backfill_end") or start)
+    cfg = settings()
+    with results_db(cfg) as conn:
+        model, version = production_regressor(conn, s3_client(cfg), cfg)
+        if model is None or version != f"regressor-v{decision['version']}":
+            raise RuntimeError(f"the champion is {version}, not the promoted v{decision['version']}")
+        return run(conn, model, cfg, start, end)
