@@ -13,11 +13,11 @@ export YOLO_CONFIG_DIR := $(CURDIR)/.state/ultralytics
 export YOLO_OFFLINE := 1
 export MPLCONFIGDIR := $(CURDIR)/.state/cache/matplotlib
 
-.PHONY: help venv demo test test-unit up down status psql summary env clean-state evaluate bench train-detector train-regressor
+.PHONY: help venv demo test lint test-unit up down status psql summary env clean-state evaluate bench train-detector train-regressor
 
 help:
 	@echo "make demo    - install if needed, start the local stack, run the daily pipeline over the demo dates"
-	@echo "make test    - run the whole test suite (real Postgres + S3 servers started by the tests)"
+	@echo "make test    - ruff, then the whole test suite (real Postgres + S3 servers started by the tests)"
 	@echo "make up/down - start/stop the local stack (S3 server, PostgreSQL, Airflow)"
 	@echo "make psql    - psql on the results database (reads SQL from stdin when piped)"
 	@echo "make status  - which local-stack processes are running"
@@ -59,8 +59,11 @@ env: $(STAMP)
 psql: $(STAMP)
 	@$(FW) psql
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
 
 test-unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
@@ -81,7 +84,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_inference.py --out benchmarks/results/bench.json
 
 train-regressor: $(STAMP)
-	$(PY) benchmarks/train_regressor.py
+	$(PY) scripts/train_regressor.py
 
 train-detector: $(STAMP)
-	$(PY) benchmarks/train_detector.py --epochs 35 --out .state/training
+	$(PY) scripts/train_detector.py --epochs 35 --out .state/training

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Train the shipped volume regressor on synthetic calibration units and write its model card.
 
-    python benchmarks/train_regressor.py            # -> models/regressor/flare-volume.skops + MODEL_CARD.md
+    python scripts/train_regressor.py            # -> models/regressor/flare-volume.skops + MODEL_CARD.md
 
 Same recipe and split as ``benchmarks/evaluate_regressor.py`` (so its held-out table is this
 model's): ``--sites`` simulated sites x ``--days`` daily meter readings processed as
@@ -23,7 +23,6 @@ from datetime import date
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
 
 
 def _f(x, d=1):
@@ -41,7 +40,7 @@ def model_card(model, exp, args, det_version, timing, snapshot, libs, cross) -> 
     t, cv = exp["table"], exp["cv"]
     coef = model.coefficients()
     bp = model.basis_params
-    cmd = (f"python benchmarks/train_regressor.py --sites {args.sites} --days {args.days} --seed {args.seed} "
+    cmd = (f"python scripts/train_regressor.py --sites {args.sites} --days {args.days} --seed {args.seed} "
            f"--detector {args.detector} --test-fraction {args.test_fraction}")
     lines = [
         "# Flared-volume regressor `flare-volume.skops`",

@@ -1,6 +1,6 @@
 """Reproduce the shipped detector: build the simulator dataset and train YOLO11n from its config.
 
-    python benchmarks/train_detector.py --epochs 35 --out .state/training
+    python scripts/train_detector.py --epochs 35 --out .state/training
     # -> .state/training/run/train/weights/best.pt (copy to models/detector/flare-yolo11n.pt)
 
 Deterministic dataset (``training_data.DatasetSpec()`` defaults, seed 0) and training seed 0;
