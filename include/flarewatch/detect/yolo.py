@@ -1,7 +1,7 @@
 """A YOLO (ultralytics) flare detector on the detector representation, usable offline.
 
-Pipeline: ``representation.detector_image(tile)`` (RGB uint8) is cut into ``chip_px`` square chips
-with ``representation.chip_windows`` (chips at the edge of a tile smaller than a chip are padded
+Pipeline: ``detect.representation.detector_image(tile)`` (RGB uint8) is cut into ``chip_px`` square chips
+with ``detect.representation.chip_windows`` (chips at the edge of a tile smaller than a chip are padded
 with 0, the representation's nodata colour), the chips are predicted in batches, chip boxes are
 mapped to tile pixels, each chip keeps only boxes whose centre lies in its *core* (the part of the
 chip nearer to it than to its neighbour, so a flare cut by a chip border is reported by the chip
@@ -23,7 +23,7 @@ Conventions:
   whose rho12 exceeds the local background (median rho12 of a ``BACKGROUND_RING_PX`` ring around
   the box) by more than ``max(HOT_EXCESS_MIN, 3 x robust SD of the ring)``, at least 1;
   ``saturated`` = any box pixel meets the baseline's saturated-pixel rule
-  (``detection.hot_core_rules``: Marchese's ``rho12 > saturated_rho12 and rho11 > rho12`` or a
+  (``detect.threshold.hot_core_rules``: Marchese's ``rho12 > saturated_rho12 and rho11 > rho12`` or a
   clipped B12); ``cloud_flag`` = cloud mask within ``CLOUD_FLAG_DISTANCE_PX`` of the box;
   ``confidence`` = the network's score (a ranking score, not a calibrated probability).
 

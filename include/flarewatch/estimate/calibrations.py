@@ -84,7 +84,7 @@ def _usable(x) -> bool:
 
 
 def estimate_volume(features: dict, cal: VolumeCalibration = VolumeCalibration()) -> VolumeEstimate:
-    """Volume of one detection from its ``features.extract_features`` dict.
+    """Volume of one detection from its ``features.extract.extract_features`` dict.
 
     Radiant heat source, in order: the nearest matched flare-like VIIRS detection's RH
     (``viirs_n > 0`` and a finite ``viirs_rh_mw``; rh_source "viirs"); else the Sentinel-2 SWIR FRP

@@ -15,14 +15,14 @@ site volumes to flares. A unit with no detection has an all-zero row and predict
 
 Per-flare inputs (``flare_inputs``: one numeric row per ``flare_detections.features`` dict,
 columns ``INPUT_COLUMNS``): whether it is a Sentinel-2 detection (``s2``), the matched VIIRS radiant
-heat (``viirs_rh_mw``, MW, after ``features.share_viirs_radiant_heat``; 0 without a flare-like
-VIIRS match, the rule ``volume.estimate_volume`` uses), the Sentinel-2 SWIR FRP (``swir_frp_mw``,
+heat (``viirs_rh_mw``, MW, after ``features.extract.share_viirs_radiant_heat``; 0 without a flare-like
+VIIRS match, the rule ``estimate.calibrations.estimate_volume`` uses), the Sentinel-2 SWIR FRP (``swir_frp_mw``,
 MW) and whether it is a lower bound (``frp_lower_bound``: a pixel clipped in both bands),
 ``cloud`` (cloud within 2 px) and ``saturated`` flags, ``hot_pixels`` and the B11/B12 excess sums,
 and the two published calibrations' volumes of the flare (``linear_kscm_d``, ``power_kscm_d``;
 for the baselines only, not model inputs).
 
-Basis ``phi(x)`` (``BASIS_TERMS``). Why these terms, from the simulator (``simulator.py``
+Basis ``phi(x)`` (``BASIS_TERMS``). Why these terms, from the simulator (``simulation/``
 docstring), the sensors and measurements on simulated flares (threshold and YOLO detections
 matched to the truth):
 
@@ -146,9 +146,9 @@ def flare_inputs(features: dict) -> np.ndarray:
 
     ``s2``: 1 for a Sentinel-2 detection (its dict has ``swir_frp_mw`` or ``hot_pixels``), 0 for a
     VIIRS-only one. ``viirs_rh_mw``: the matched VIIRS RH (MW) when ``viirs_n > 0`` and it is
-    finite and >= 0, else 0 (as ``volume.estimate_volume``). ``swir_frp_mw``: finite and > 0, else
+    finite and >= 0, else 0 (as ``estimate.calibrations.estimate_volume``). ``swir_frp_mw``: finite and > 0, else
     0. ``cloud`` / ``saturated``: ``cloud_flag`` / ``saturated`` as 0/1. ``linear_kscm_d`` /
-    ``power_kscm_d``: ``volume.estimate_volume`` with the default constants and that method.
+    ``power_kscm_d``: ``estimate.calibrations.estimate_volume`` with the default constants and that method.
     """
     from flarewatch.config import VolumeCalibration
     from flarewatch.estimate.calibrations import estimate_volume
@@ -252,7 +252,7 @@ def unit_calibration(units: pd.DataFrame, method: str) -> np.ndarray:
 
 
 def baseline_predictions(units_df: pd.DataFrame, method: str) -> np.ndarray:
-    """A published calibration's prediction per unit (kscm/d): the per-flare ``volume.estimate_volume``
+    """A published calibration's prediction per unit (kscm/d): the per-flare ``estimate.calibrations.estimate_volume``
     volumes summed per site-day and averaged over the processed days, the learned model's aggregation."""
     return unit_calibration(units_df, method)
 

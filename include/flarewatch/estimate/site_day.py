@@ -55,16 +55,16 @@ def estimate_site_day(site: Site, day: date, tile, viirs_flares, settings: Setti
                       regressor_version: str | None = None, viirs_history=None) -> SiteDayEstimate:
     """Detect flares in ``tile`` (may be None), attach VIIRS, estimate volume and CO2. Pure: no I/O.
 
-    ``viirs_flares``: flare-like VNF detections of the night (``viirs.flare_like``), or None.
+    ``viirs_flares``: flare-like VNF detections of the night (``ingest.viirs.flare_like``), or None.
     ``viirs_history``: the previous nights' flare-like VNF detections (up to
-    ``features.VIIRS_NIGHTS_WINDOW - 1`` DataFrames, None for a night without a usable file), or
+    ``features.extract.VIIRS_NIGHTS_WINDOW - 1`` DataFrames, None for a night without a usable file), or
     None; every detection's ``viirs_nights_seen`` counts the nights, this one included, with a
     match within the VIIRS match radius (without a history: 0 or 1, this night only).
     ``detector``: an object with ``detect(tile) -> list[Detection]`` (e.g. the YOLO champion);
     None = the physics threshold detector. ``detector_version`` is stored on every row.
     Flare-like VIIRS detections inside the AOI with no Sentinel-2 flare within the match radius
     become ``sensor = 'viirs'`` detections (S2 clouded or missing), one per VIIRS pixel.
-    ``regressor``: a ``regressor.VolumeRegressor`` (``regressor_training.production_regressor``)
+    ``regressor``: a ``estimate.regressor.VolumeRegressor`` (``estimate.deployed.production_regressor``)
     estimating each flare's volume and its prediction interval from the features; None = the
     published calibration ``settings.calibration.method``. ``regressor_version`` (default the
     model's ``version``) is stored in ``flare_emissions.model_version``.

@@ -1,7 +1,7 @@
 """Score the physics baseline against the simulator's ground truth (pure: no database, no S3).
 
-``evaluate_site_day`` simulates one site-day (``simulator.simulate_scene``), runs the same pure
-estimation step the ``flare_process`` DAG runs (``pipeline.estimate_site_day``: threshold
+``evaluate_site_day`` simulates one site-day (``simulation.scene.simulate_scene``), runs the same pure
+estimation step the ``flare_process`` DAG runs (``estimate.site_day.estimate_site_day``: threshold
 detection, features, VIIRS matching and radiant-heat sharing, VIIRS-only detections, volume) and
 compares the result with the truth; ``evaluate`` aggregates many site-days.
 
@@ -26,7 +26,7 @@ detections included) against the true total (``flow_kscm_d`` summed over the lit
 or not: the site's flaring that day), in thousand m3/day, for both calibrations (``linear`` and
 ``power``). Only the calibration method differs; the detections and features are the same.
 
-``pipeline.estimate_site_day`` is used as is, so the scores describe exactly what the pipeline
+``estimate.site_day.estimate_site_day`` is used as is, so the scores describe exactly what the pipeline
 writes to the database.
 """
 

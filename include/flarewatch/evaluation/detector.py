@@ -1,10 +1,10 @@
 """Detector evaluation on the held-out test split: any detector vs the simulator's visible flares.
 
 Every detector sees the same full tiles of the test sites (sites disjoint from training), and is
-scored against the flares the training data would label (``training_data.visible_flares``:
+scored against the flares the training data would label (``training.detector_data.visible_flares``:
 active, in the scene, visible above the local noise). Matching rule: one-to-one, greedy by
 distance, a prediction matches a true flare when their **centres are within 2 pixels** (40 m)
-(``evaluation.match_detections``). Hard cases are subsets of test scenes:
+(``evaluation.metrics.match_detections``). Hard cases are subsets of test scenes:
 
 - ``glint``: scenes with sun glint; ``fire``: scenes with a wildfire;
 - ``cloud``: scenes with cloud fraction >= 0.2;

@@ -29,7 +29,7 @@ def _coverage(y: np.ndarray, lo: np.ndarray, hi: np.ndarray, mask: np.ndarray) -
 
 
 def evaluate_units(model: VolumeRegressor, units_df: pd.DataFrame) -> dict:
-    """Scores of ``model`` on ``units_df`` (kscm/d): ``evaluation.volume_metrics`` (n, MAE, RMSE,
+    """Scores of ``model`` on ``units_df`` (kscm/d): ``evaluation.metrics.volume_metrics`` (n, MAE, RMSE,
     R2, bias, ...) plus n_sites, interval coverage over units with a prediction > 0
     (``coverage``), over all units (``coverage_all``: a unit with no detection is covered only when
     its target is 0), and the share of units with no detection but a positive target."""
@@ -53,7 +53,7 @@ def evaluate_units(model: VolumeRegressor, units_df: pd.DataFrame) -> dict:
 
 
 def evaluate_baseline(units_df: pd.DataFrame, method: str) -> dict:
-    """``evaluation.volume_metrics`` of a published calibration on ``units_df`` plus n_sites."""
+    """``evaluation.metrics.volume_metrics`` of a published calibration on ``units_df`` plus n_sites."""
     from flarewatch.evaluation.metrics import volume_metrics
 
     y = units_df["target_kscm_d"].to_numpy(dtype=np.float64)

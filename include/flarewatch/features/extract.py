@@ -31,7 +31,7 @@ than the annulus biases a ratio of sums of the faint wings). The FRP uses B12 wh
 and, in B12-clipped pixels, ``ratio x L11`` (the B12 radiance that pixel's B11 implies at the
 flame's colour temperature); where both bands are clipped the pixel's estimate is a lower bound.
 
-A pixel counts as clipped in B12 at or above the tile's B12 clip DN (``detection.b12_clip_dn``:
+A pixel counts as clipped in B12 at or above the tile's B12 clip DN (``detect.threshold.b12_clip_dn``:
 DN 65535 or the tile's saturation plateau) or under Marchese's saturated-pixel rule (rho12 >
 ``saturated_rho12`` and rho11 > rho12: an intact flame pixel is always brighter in rho12); in B11
 at DN 65535 or the tile's B11 saturation plateau (same plateau test on the B11 DNs). A tile with
@@ -51,7 +51,7 @@ land sites' flares. Misses: glint under the cloud mask or dimmed by thin cloud, 
 platform deck (B12/B11 0.92-0.94), glint touching the flame (inside the 1 px guard).
 
 Persistence (``viirs_nights_seen``): the pure count over per-night VNF frames; the pipeline reads
-the previous ``VIIRS_NIGHTS_WINDOW - 1`` nights' raw files (``pipeline.process_site_day``).
+the previous ``VIIRS_NIGHTS_WINDOW - 1`` nights' raw files (``process.site_day.process_site_day``).
 """
 
 from __future__ import annotations
@@ -388,7 +388,7 @@ def viirs_nights_seen(
 ) -> int:
     """Number of ``nights`` with a flare-like VNF detection within ``radius_m`` (m) of (lat, lon).
 
-    ``nights``: one parsed VNF DataFrame (``viirs.parse_vnf_csv``, filtered by ``flare_like`` or
+    ``nights``: one parsed VNF DataFrame (``ingest.viirs.parse_vnf_csv``, filtered by ``flare_like`` or
     not: it is applied here with ``min_temp_k``) per distinct night of the window (the caller
     passes the current night and the ``VIIRS_NIGHTS_WINDOW - 1`` before it); ``None`` (a night not
     ingested, not observed or unreadable) counts as a night without a match. Several rows near the
@@ -417,7 +417,7 @@ def extract_features(
     Values are int (counts), bool (flags), str (``swir_frp_band``), float, or None where the
     quantity is unavailable (no VIIRS match; no unclipped flame signal for the colour ratio, or a
     ratio out of range). No NaN is returned. ``viirs_flares``: parsed VNF rows
-    (``viirs.parse_vnf_csv``), filtered or not, or None; rows below ``viirs_min_temp_k`` (K) are
+    (``ingest.viirs.parse_vnf_csv``), filtered or not, or None; rows below ``viirs_min_temp_k`` (K) are
     ignored. ``cfg``: the detector configuration, for excluding hot pixels from the background.
 
     Saturation (``det.saturated``, or a clipped B12 or B11 pixel in the summed box, see the

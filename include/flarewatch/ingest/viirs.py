@@ -167,7 +167,7 @@ def flare_like(df: pd.DataFrame, min_temp_k: float = VIIRS_FLARE_MIN_TEMP_K) -> 
 
     FIRMS rows (``FW_Origin`` = ``firms:...``) have no temperature, so the cut cannot apply: they
     were filtered when converted (night only, confidence, static/offshore type where given; see
-    ``sources.firms``) and pass here with a finite RH.
+    ``ingest.sources.firms``) and pass here with a finite RH.
     """
     temp = pd.to_numeric(df["Temp_BB"], errors="coerce")
     rh = pd.to_numeric(df["RH"], errors="coerce")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 def pools_spec() -> dict:
-    """``airflow pools import`` JSON for the per-provider pools (``sources.PROVIDER_POOLS``)."""
+    """``airflow pools import`` JSON for the per-provider pools (``ingest.sources.PROVIDER_POOLS``)."""
     from flarewatch.ingest.sources import PROVIDER_POOLS
 
     return {name: {"slots": slots, "description": desc, "include_deferred": False}

@@ -29,8 +29,8 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
     """Detect, measure and estimate one site-day; write Postgres rows and ``processed`` objects.
 
     ``detector``/``detector_version`` and ``regressor``/``regressor_version``: see
-    ``estimate_site_day`` (``detectors.production_detector`` and
-    ``regressor_training.production_regressor`` pick them for the DAG); None = the threshold
+    ``estimate_site_day`` (``detect.deployed.production_detector`` and
+    ``estimate.deployed.production_regressor`` pick them for the DAG); None = the threshold
     detector and the published calibration.
     """
     from flarewatch.estimate.calibrations import volume_model_version

@@ -90,7 +90,7 @@ def simulated_meter_readings(
 
     One row per day (period_start = period_end = the day, unit ``kscm``, source
     ``simulated-meter``, source_key ``<site_id>-meter``): the simulator's true site flow on that
-    day (``simulator.site_day_flows`` summed over the stacks) times lognormal(0, ``noise_sd``)
+    day (``simulation.flares.site_day_flows`` summed over the stacks) times lognormal(0, ``noise_sd``)
     meter noise, rounded to 1 m3. Days drawn as gaps (probability ``gap_probability``) have no
     row. With ``bad_rows``, four deliberately bad rows follow the readings: a negative value, an
     unknown unit (``bbl``), a duplicate of a reading and a two-day period overlapping a reading.

@@ -37,7 +37,7 @@ Labelling rules (what a detector can and should find):
   cut by one chip's border sits whole in a neighbour).
 
 Chips: every tile (320 px for the 6.4 km synthetic AOI) is cut with
-``representation.chip_windows(h, w, spec.chip_px, spec.overlap_px)`` (160 px chips, 40 px overlap ->
+``detect.representation.chip_windows(h, w, spec.chip_px, spec.overlap_px)`` (160 px chips, 40 px overlap ->
 3x3 windows). In addition, for each visible flare with probability ``spec.edge_chip_prob`` an extra
 chip is placed at a random offset so that the flare centre lies 0.5-8 px from a random chip border
 (hard case "edge"). All chips holding a positive, glint, fire, cloud or nodata are kept; plain

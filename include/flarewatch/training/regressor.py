@@ -192,7 +192,7 @@ def train_challenger(conn, s3, settings: Settings, *, params: dict | None = None
 
 def promote(conn, version: int, *, min_delta: float = 0.0, model_name: str = MODEL_NAME) -> registry.GateDecision:
     """Gate ``version``: it must beat both published calibrations on its held-out units (lower
-    MAE), then be at least as good as the champion (``registry.decide_and_promote`` on ``mae``).
+    MAE), then be at least as good as the champion (``store.registry.decide_and_promote`` on ``mae``).
     The decision is recorded on the version's row either way."""
     metrics = registry.version_metrics(conn, model_name, version)
     mae = metrics.get("mae")
@@ -213,7 +213,7 @@ def backfill_volumes(conn, model, settings: Settings, start: date, end: date, *,
     Upserts ``flare_emissions`` on (site_id, acquisition_date, detection_key) with
     ``volume_method = 'regressor'`` and ``model_version = model.version`` (rows outside the range
     keep the version that produced them); idempotent. The affected site-days' processed scenes get
-    ``processed_at = now()`` (only where nothing is pending), so ``db.stale_rollup_days`` and the
+    ``processed_at = now()`` (only where nothing is pending), so ``store.db.stale_rollup_days`` and the
     rollup sweep refresh their daily and monthly rows. Returns days, site-days and row counts.
     """
     start, end = _day(start), _day(end)

@@ -11,7 +11,7 @@ DataFrame has one row per unit with columns:
 | ``n_days_processed`` | days of the period with a processed scene (the days the model sees) |
 | ``n_flares`` | detections on those days (all days together) |
 | ``target_kscm_d`` | metered volume / ``n_days``: mean daily flared volume, thousand m3/day |
-| ``flare_inputs`` | ``numpy`` array (n_flares, len(``regressor.INPUT_COLUMNS``)): one row per detection of the processed days (``regressor.flare_inputs`` of its features) |
+| ``flare_inputs`` | ``numpy`` array (n_flares, len(``estimate.regressor.INPUT_COLUMNS``)): one row per detection of the processed days (``estimate.regressor.flare_inputs`` of its features) |
 
 The regressor's design row of a unit is ``sum_f phi(flare_inputs_f) / n_days_processed`` (see
 ``regressor``), i.e. the mean over the processed days of the site-day sums, so a unit keeps the
@@ -25,7 +25,7 @@ Two sources:
   of those days. Periods below ``min_coverage`` (share of processed days) or without a usable
   volume are dropped; ``df.attrs["dropped"]`` lists them with the reason.
 * ``synthetic_units``: simulated site-days of synthetic sites run through exactly what
-  ``flare_process`` runs (``pipeline.estimate_site_day``: detection, features, VIIRS matching and
+  ``flare_process`` runs (``estimate.site_day.estimate_site_day``: detection, features, VIIRS matching and
   sharing, VIIRS-only detections), with the simulator's true site flow as the meter reading
   (times lognormal meter noise). Built site-days are cached under ``cache_dir`` keyed by the recipe.
 """
@@ -186,7 +186,7 @@ class SyntheticRecipe:
 
 # Modules whose code decides what a simulated site-day's detections and features are: a change to
 # any of them invalidates cached site-days.
-# (``regressor.flare_inputs`` is covered by ``regressor.INPUTS_VERSION``.)
+# (``estimate.regressor.flare_inputs`` is covered by ``estimate.regressor.INPUTS_VERSION``.)
 _FINGERPRINT_MODULES = ("simulation/scene", "detect/threshold", "features/extract", "ingest/viirs", "estimate/site_day",
                         "physics", "tiles", "detect/yolo", "detect/representation", "estimate/calibrations")
 
@@ -207,7 +207,7 @@ def _rng(*parts) -> np.random.Generator:
 
 
 def regressor_sites(n_sites: int, seed: int, aoi_km: float = 6.4):
-    """Synthetic sites for the regressor (positions / land covers as ``training_data.synthetic_sites``)."""
+    """Synthetic sites for the regressor (positions / land covers as ``training.detector_data.synthetic_sites``)."""
     from flarewatch.training.detector_data import synthetic_sites
 
     return [replace(s, site_id=f"reg-s{seed}-{k:03d}", name=f"Regressor {s.name}",

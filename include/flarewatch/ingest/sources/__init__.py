@@ -131,7 +131,7 @@ class CompositeSource:
     """Sentinel-2 from one provider, VIIRS from another, per site (see the module docstring).
 
     ``providers``: provider name -> object, to inject stubs (tests) or shared clients; the others
-    are built lazily from ``settings``. ``raw_store`` (``storage.RawStore``): lets providers reuse
+    are built lazily from ``settings``. ``raw_store`` (``store.objects.RawStore``): lets providers reuse
     what is already in rawdata (the Nightfire per-night cache).
     """
 

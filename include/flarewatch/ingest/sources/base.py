@@ -32,7 +32,7 @@ class SiteDayData:
     ``no_data``; default from whether the tile / CSV is there), ``s2_outcome`` /
     ``viirs_outcome`` (``OUTCOMES``), ``viirs_meta``, ``raw_objects`` (rawdata key ->
     (bytes, content type): provider responses stored unchanged, keys from
-    ``storage.raw_object_key``), ``raw_keys`` (raw objects this data came from that the source
+    ``store.objects.raw_object_key``), ``raw_keys`` (raw objects this data came from that the source
     already stored, e.g. a shared VNF nightly file) and ``errors`` (sensor -> the exception
     that stopped it; ``ingest_site_day`` records the sensor as ``failed`` and re-raises).
     """

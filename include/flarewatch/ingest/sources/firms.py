@@ -15,19 +15,19 @@ CSV header (``latitude,longitude,...``): "Invalid MAP_KEY." -> ``PermanentSource
 connection); "Exceeding allowed transaction limit" -> wait ``FLAREWATCH_FIRMS_LIMIT_WAIT_S``
 (doubling, ``FLAREWATCH_FIRMS_LIMIT_RETRIES`` times) then ``TransientSourceError``; anything else
 that is not CSV -> ``PermanentSourceError`` with the first 300 characters. 429/5xx/timeouts are
-retried by ``sources.http``.
+retried by ``ingest.sources.http``.
 
 FIRMS is an active-fire product, not Nightfire: no Planck fit, so no ``Temp_BB``/``Area_BB`` and
 the 1200 K flare test cannot apply. Each night detection becomes one VNF-schema row
-(``viirs.VNF_COLUMNS``): position, scan time (acq_date + acq_time), ``RH`` = FIRMS ``frp`` (MW;
+(``ingest.viirs.VNF_COLUMNS``): position, scan time (acq_date + acq_time), ``RH`` = FIRMS ``frp`` (MW;
 a MIR-radiance FRP, not the Planck-fit radiant heat of VNF: expect different magnitudes),
 ``Area_Pixel`` = scan x track (km2), ``RHI`` = frp / Area_Pixel (W m-2), every other VNF column the
 fill value 999999, plus ``FW_Origin`` = ``firms:<SOURCE>`` and the FIRMS fields as ``FIRMS_*``
 text columns. The FIRMS filter instead of the temperature test (``keep_row``): night only
 (``daynight == 'N'``), scanned in the night window after the acquisition day
-(``viirs.night_window_utc``), inside the AOI, confidence >= ``FLAREWATCH_FIRMS_MIN_CONFIDENCE``
+(``ingest.viirs.night_window_utc``), inside the AOI, confidence >= ``FLAREWATCH_FIRMS_MIN_CONFIDENCE``
 (l < n < h; default n), and where FIRMS gives a ``type`` (SP files): 2 (static land source,
-which holds flares) or 3 (offshore) only. ``viirs.flare_like`` lets these rows through on RH.
+which holds flares) or 3 (offshore) only. ``ingest.viirs.flare_like`` lets these rows through on RH.
 Every FIRMS response is stored unchanged under
 ``raw/source=firms/collection=<SOURCE>/baseline=<version>/date=<day>/site=<site>/``.
 """

@@ -17,9 +17,9 @@ under ``raw/source=nightfire/collection=VNF_<sat>/baseline=v<NN>/date=<file date
 A file that is not published (HTTP 404 / NoSuchKey) is an outcome, not a failure: ``nodata``
 (or ``partial`` when the night spans two files and one is there).
 
-Per site: the rows of the night after the acquisition day (``viirs.night_window_utc``, which can
-span two UTC files), inside the AOI (``Site.bbox``), usable (``viirs.vnf_quality_ok``: position,
-scan time, QF exclusions from configuration) and flare-like (``viirs.flare_like``: Temp_BB >=
+Per site: the rows of the night after the acquisition day (``ingest.viirs.night_window_utc``, which can
+span two UTC files), inside the AOI (``Site.bbox``), usable (``ingest.viirs.vnf_quality_ok``: position,
+scan time, QF exclusions from configuration) and flare-like (``ingest.viirs.flare_like``: Temp_BB >=
 1200 K, finite RH; fill value 999999 = missing) are written, cells unchanged, as the site's VNF CSV.
 """
 
@@ -76,7 +76,7 @@ class NightfireSource:
     """VIIRS provider ``nightfire``: ``fetch_viirs(site, day) -> ViirsResult``.
 
     ``token``: a bearer token to use instead of the Airflow connection; ``session``: a
-    ``requests.Session`` (default ``sources.http.make_session``); ``s3_client``: a boto3 client
+    ``requests.Session`` (default ``ingest.sources.http.make_session``); ``s3_client``: a boto3 client
     for s3:// templates. Nightly files are kept in memory per instance and in ``raw_store``.
     """
 

@@ -4,7 +4,7 @@
   ``scenes`` status and outcome with a readable detail, metadata, and the raw responses as
   received (so processing can be re-run without downloading again).
 - ``SiteWindow`` / ``site_window``: the site's tile grid, the one the simulator and the pipeline
-  use (``simulator.site_grid``: the site's UTM zone, 20 m pixels, origin snapped to the 20 m grid).
+  use (``tiles.site_grid``: the site's UTM zone, 20 m pixels, origin snapped to the 20 m grid).
 - ``select_acquisition``: from catalogue features (STAC items), the one acquisition (datatake)
   whose granules cover the site best, after the cloud-cover filter; or the reason there is none.
 - Band windows onto the site grid (``reproject_to_window``), reflectance <-> the pipeline's DN,
@@ -139,7 +139,7 @@ class SiteWindow:
 
 
 def site_window(site: Site) -> SiteWindow:
-    """The site's tile grid: ``simulator.site_grid(site)`` (UTM zone of the site, 20 m pixels)."""
+    """The site's tile grid: ``tiles.site_grid(site)`` (UTM zone of the site, 20 m pixels)."""
     from flarewatch.tiles import default_size_px, site_grid
 
     n = default_size_px(site)
