@@ -127,7 +127,7 @@ def test_plan_lanes_and_pools():
 
 
 def test_importing_sources_is_light_and_providers_are_lazy():
-    code = ("import sys; sys.path.insert(0, %r); import flarewatch.sources as s; "
+    code = ("import sys; sys.path.insert(0, %r); import flarewatch.ingest.sources as s; "
             "s.build_source(s.Settings.from_env({'FLAREWATCH_S2_SOURCE': 'sentinel-hub', 'FLAREWATCH_VIIRS_SOURCE': 'firms'})); "
             "bad = [m for m in ('requests', 'pandas', 'numpy', 'sentinelhub', 'rasterio', 'airflow', "
             "'flarewatch.ingest.sources.firms', 'flarewatch.ingest.sources.sentinel_hub') if m in sys.modules]; print('BAD=' + ','.join(bad))"
