@@ -154,10 +154,7 @@ def estimate_site_day(site: Site, day: date, tile, viirs_flares, settings: Setti
             }, feats)
 
     if regressor is not None and out.emission_rows:
-        from flarewatch.estimate.site_day import (
-            emission_rows,  # the backfill writes its rows with the same function
-        )
-
+        # the backfill (training.regressor.backfill_volumes) writes its rows with the same function
         rows = emission_rows(site.site_id, day, [r["detection_key"] for r in out.detection_rows],
                              [r["features"] for r in out.detection_rows], regressor, settings)
         version = regressor_version or regressor.version

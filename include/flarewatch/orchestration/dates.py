@@ -33,8 +33,6 @@ def run_acquisition_date(context) -> date:
     logical date (a daily 06:00 UTC run processes yesterday's pass and night). Asset-triggered
     and manual runs may have no logical date: their ``run_after`` is used instead.
     """
-    from flarewatch.orchestration.dates import acquisition_date_for_run
-
     explicit = (context.get("params") or {}).get("acquisition_date")
     if explicit:
         return parse_day(explicit)
