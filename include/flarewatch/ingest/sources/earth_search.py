@@ -3,8 +3,11 @@
 No credentials. For a site-day:
 
 1. ``POST {stac_url}/search`` for the collection (default ``sentinel-2-c1-l2a``; also
-   ``sentinel-2-l2a``), the AOI polygon and the UTC day, following ``links[rel=next]`` (POST
-   with ``body``/``merge`` as the STAC API spec says, or GET) up to ``max_pages`` pages.
+   ``sentinel-2-l2a``), the AOI polygon and the UTC day, with pystac-client's ``ItemSearch``
+   (no landing-page request), which follows ``links[rel=next]`` (POST with ``body``/``merge`` as
+   the STAC API spec says, or GET); at most ``max_pages`` pages. Its requests go through
+   ``http.request`` (the project's session: retries, Retry-After, timeout, error taxonomy) and
+   every answer is kept byte for byte in ``raw_objects`` as ``search/page-NNN.json``.
 2. ``s2common.select_acquisition``: granules intersecting the AOI, granule cloud cover <=
    ``max_cloud``, the pass covering the AOI best; its granules in mosaic order.
 3. For each granule, the windows over the AOI (+2 px) of the ``nir08`` (B8A), ``swir16`` (B11),
@@ -30,6 +33,8 @@ import re
 from datetime import date
 
 import numpy as np
+from pystac_client import ItemSearch
+from pystac_client.stac_api_io import StacApiIO
 
 from flarewatch.config import S2_BANDS
 from flarewatch.ingest.sources import http
@@ -101,6 +106,8 @@ class EarthSearchS2:
         ``gdal_*``: GDAL's own HTTP retry count, delay (s) and timeout (s) for the COG reads."""
         if not 0 <= max_cloud <= 100:
             raise ValueError(f"max_cloud must be a percentage in [0, 100], got {max_cloud}")
+        if not (1 <= page_limit <= 10000 and max_pages >= 1):
+            raise ValueError(f"page_limit must be in [1, 10000] and max_pages >= 1, got {page_limit}, {max_pages}")
         self.stac_url = stac_url.rstrip("/")
         self.collection = collection
         self.max_cloud = float(max_cloud)
@@ -140,30 +147,19 @@ class EarthSearchS2:
 
     def _search(self, window: SiteWindow, day: date, raw: dict) -> None:
         _, start, end = day_bounds(day)
-        body: dict | None = {
-            "collections": [self.collection],
-            "intersects": window.aoi_geojson(),
-            "datetime": f"{start.strftime('%Y-%m-%dT%H:%M:%SZ')}/{end.strftime('%Y-%m-%dT%H:%M:%S.999Z')}",
-            "limit": self.page_limit,
-        }
-        method, url = "POST", f"{self.stac_url}/search"
-        for page in range(1, self.max_pages + 1):
-            kw = {"headers": {"Accept": "application/geo+json"}}
-            if method == "POST":
-                kw["json"] = body
-            resp = http.request(self._session(), method, url, provider=PROVIDER, **kw)
-            raw[f"search/page-{page:03d}.json"] = (resp.content, resp.headers.get("Content-Type", "application/geo+json"))
-            doc = _json(resp.content, url)
-            nxt = next((ln for ln in doc.get("links") or [] if ln.get("rel") == "next"), None)
-            if not nxt or not doc.get("features"):
-                return
-            url = nxt.get("href") or url
-            method = str(nxt.get("method") or "GET").upper()
-            if method == "POST":
-                link_body = nxt.get("body")
-                if link_body is not None:
-                    body = {**(body or {}), **link_body} if nxt.get("merge") else link_body
-        log.warning("%s: stopped after %d search pages for %s on %s", PROVIDER, self.max_pages, window.site_id, day)
+        search = ItemSearch(f"{self.stac_url}/search", method="POST", stac_io=_PageStacIO(self._session(), raw),
+                            collections=[self.collection], intersects=window.aoi_geojson(), limit=self.page_limit,
+                            datetime=f"{start:%Y-%m-%dT%H:%M:%SZ}/{end:%Y-%m-%dT%H:%M:%S}.999Z")
+        try:
+            for n, page in enumerate(search.pages_as_dicts(), 1):  # ends at a page without features or next link
+                if n >= self.max_pages:
+                    if any(ln.get("rel") == "next" for ln in page.get("links") or []):
+                        log.warning("%s: stopped after %d search pages for %s on %s", PROVIDER, self.max_pages,
+                                    window.site_id, day)
+                    return
+        except (KeyError, TypeError, AttributeError) as exc:  # e.g. a link without rel or href
+            raise http.PermanentSourceError(f"{PROVIDER}: malformed STAC search page from {search.url}: {exc!r}",
+                                            provider=PROVIDER, url=search.url) from exc
 
     # -- build -------------------------------------------------------------------------------
     def _build(self, site: Site, day: date, window: SiteWindow, raw: dict, *, download: bool) -> S2Result:
@@ -283,6 +279,30 @@ class EarthSearchS2:
                                           tags={"HREF": href, "WINDOW": f"{c0},{r0},{c1 - c0},{r1 - r0}"})
         except RasterioIOError as exc:
             raise _gdal_error(exc, href) from exc
+
+
+class _PageStacIO(StacApiIO):
+    """pystac-client's HTTP layer sending through ``http.request`` on the project's session (its
+    retries, Retry-After, timeout and ``SourceError`` taxonomy instead of ``APIError``), keeping
+    every answer unchanged in ``raw`` as ``search/page-NNN.json``."""
+
+    def __init__(self, session, raw: dict):
+        super().__init__(max_retries=None)
+        self.session = session
+        self.raw = raw
+        self.pages = 0
+
+    def request(self, href: str, method: str | None = None, headers: dict | None = None,
+                parameters: dict | None = None) -> str:
+        method = (method or "GET").upper()
+        kw = {"headers": {"Accept": "application/geo+json", **(headers or {})}}
+        kw["json" if method in ("POST", "PUT", "PATCH") else "params"] = parameters
+        resp = http.request(self.session, method, href, provider=PROVIDER, **kw)
+        self.pages += 1
+        self.raw[f"search/page-{self.pages:03d}.json"] = (resp.content,
+                                                          resp.headers.get("Content-Type", "application/geo+json"))
+        _json(resp.content, href)  # not a JSON object: PermanentSourceError, not pystac's decode error
+        return resp.content.decode("utf-8")
 
 
 def _json(data: bytes, where: str) -> dict:
