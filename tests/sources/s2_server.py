@@ -2,7 +2,8 @@
 
 - ``EarthSearchStub``: ``POST /v1/search`` over the real fixture items (``tests/fixtures/earth-search``,
   asset hrefs rewritten to the local server), paginated with ``links[rel=next]`` as stac-server
-  does (POST, full body with a ``next`` token, ``merge: false``); COGs at the asset hrefs, written
+  does (POST, full body with a ``next`` token, ``merge: false``; or, with ``next_method="GET"``,
+  a GET link carrying the parameters in its query string); COGs at the asset hrefs, written
   from the demo simulator in the item's UTM zone at 20 m as uint16 with the item's
   ``raster:bands`` scale/offset (served with HTTP Range support, read by GDAL ``/vsicurl/``).
 - ``SentinelHubStub``: the OAuth token endpoint (client-credentials form, 401 ``invalid_client``
@@ -21,7 +22,7 @@ import json
 import os
 from datetime import date, datetime
 from pathlib import Path
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import numpy as np
 import pytest
@@ -149,12 +150,13 @@ def _overlaps_day(interval: str, when: str) -> bool:
 
 
 class EarthSearchStub:
-    """``POST {url}/v1/search`` over the items added with ``add``; COGs at their rewritten hrefs."""
+    """``POST`` (and ``GET``) ``{url}/v1/search`` over the items added with ``add``; COGs at their rewritten hrefs."""
 
-    def __init__(self, server, *, page_size: int | None = None):
+    def __init__(self, server, *, page_size: int | None = None, next_method: str = "POST"):
         self.server = server
         self.items: list[dict] = []
         self.page_size = page_size
+        self.next_method = next_method
         self.search_bodies: list[dict] = []
         self.stac_url = server.url + "/v1"
         server.routes["/v1/search"] = self.search
@@ -173,7 +175,13 @@ class EarthSearchStub:
         return item
 
     def search(self, req):
-        body = req.json() or {}
+        if req.method == "GET":  # STAC API GET search: the same parameters in the query string
+            body = {k: v[0] for k, v in req.query.items()}
+            body["collections"] = body["collections"].split(",") if "collections" in body else None
+            body["intersects"] = json.loads(body["intersects"]) if "intersects" in body else None
+            body = {k: v for k, v in body.items() if v is not None}
+        else:
+            body = req.json() or {}
         self.search_bodies.append(body)
         hits = [it for it in self.items
                 if it["collection"] in body.get("collections", [it["collection"]])
@@ -182,10 +190,15 @@ class EarthSearchStub:
         start = int(body.get("next") or 0)
         page = hits[start:start + limit]
         links = [{"rel": "self", "href": self.stac_url + "/search", "type": "application/geo+json"}]
-        if start + limit < len(hits):
+        if start + limit < len(hits) and self.next_method == "POST":
             links.append({"rel": "next", "title": "Next page of Items", "method": "POST",
                           "type": "application/geo+json", "href": self.stac_url + "/search", "merge": False,
                           "body": {**body, "next": str(start + limit)}})
+        elif start + limit < len(hits):
+            query = {**body, "collections": ",".join(body.get("collections") or []),
+                     "intersects": json.dumps(body.get("intersects")), "next": str(start + limit)}
+            links.append({"rel": "next", "title": "Next page of Items", "type": "application/geo+json",
+                          "href": self.stac_url + "/search?" + urlencode(query)})
         doc = {"type": "FeatureCollection", "features": page, "links": links,
                "numberReturned": len(page), "context": {"limit": limit, "returned": len(page)}}
         return self.server.Reply(200, json.dumps(doc), {"Content-Type": "application/geo+json"})

@@ -261,6 +261,103 @@ def test_search_follows_next_links_across_pages(http_server):
     assert "search/page-003.json" not in res.raw_objects
 
 
+def _same_day_elsewhere(n: int) -> dict:
+    """The T01WCR item moved to DAY_38: found by the search, but it does not cover KARA."""
+    item = load_item(T01WCR)
+    item["properties"]["datetime"] = load_item(T38XNF)["properties"]["datetime"]
+    item["id"] = f"S2B_T01WCR_elsewhere_{n}"
+    return item
+
+
+def test_paging_across_several_pages_through_pystac_client(http_server, monkeypatch):
+    import pystac_client
+
+    yielded = []
+    pages_as_dicts = pystac_client.ItemSearch.pages_as_dicts
+
+    def spy(self):
+        for page in pages_as_dicts(self):
+            yielded.append([f["id"] for f in page["features"]])
+            yield page
+
+    monkeypatch.setattr(pystac_client.ItemSearch, "pages_as_dicts", spy)
+    stub = EarthSearchStub(http_server, page_size=1)
+    cogs = cogs_for_item(load_item(T38XNF), KARA, DAY_38)
+    stub.add(_same_day_elsewhere(1))
+    stub.add(load_item(T38XNF), cogs)
+    stub.add(_same_day_elsewhere(2))
+    stub.add(load_item(T38XNF), cogs)  # the same item again on a later page (paging can repeat one)
+    res = source(stub).fetch_s2(KARA, DAY_38)
+
+    ids = ["S2B_T01WCR_elsewhere_1", T38XNF, "S2B_T01WCR_elsewhere_2", T38XNF]
+    assert yielded == [[i] for i in ids]  # pystac-client's ItemSearch walked the four pages
+    assert [b.get("next") for b in stub.search_bodies] == [None, "1", "2", "3"]
+    assert all(b["intersects"] == stub.search_bodies[0]["intersects"] for b in stub.search_bodies)
+    assert [r.method for r in http_server.requests_to("/v1/search")] == ["POST"] * 4  # no landing page GET
+    pages = sorted(k for k in res.raw_objects if k.startswith("search/"))
+    assert pages == [f"search/page-{n:03d}.json" for n in (1, 2, 3, 4)]
+    assert [json.loads(res.raw_objects[p][0])["features"][0]["id"] for p in pages] == ids
+    # the repeated item is read once, and the stored pages rebuild the same tile offline
+    assert (res.outcome, res.meta["item_ids"]) == ("ok", [T38XNF])
+    again = EarthSearchS2(max_cloud=100).from_raw(KARA, DAY_38, res.raw_objects)
+    assert again.meta["item_ids"] == [T38XNF]
+
+
+def test_paging_stops_at_max_pages_with_a_warning(http_server, caplog):
+    stub = EarthSearchStub(http_server, page_size=1)
+    for n in range(3):
+        stub.add(_same_day_elsewhere(n))
+    with caplog.at_level("WARNING", logger="flarewatch.ingest.sources.earth_search"):
+        res = source(stub, max_pages=2).fetch_s2(KARA, DAY_38)
+    assert len(stub.search_bodies) == 2 and "stopped after 2 search pages" in caplog.text
+    assert res.detail.endswith("(searched 2 pages, 2 items)")
+
+
+def test_search_follows_get_next_links(http_server):
+    stub = EarthSearchStub(http_server, page_size=1, next_method="GET")
+    stub.add(_same_day_elsewhere(1))
+    stub.add(load_item(T38XNF), cogs_for_item(load_item(T38XNF), KARA, DAY_38))
+    res = source(stub).fetch_s2(KARA, DAY_38)
+    assert [r.method for r in http_server.requests_to("/v1/search")] == ["POST", "GET"]
+    assert stub.search_bodies[1]["next"] == "1" and stub.search_bodies[1]["intersects"]["type"] == "Polygon"
+    assert res.outcome == "ok" and res.meta["item_ids"] == [T38XNF]
+
+
+def test_503_on_a_later_page_is_transient(http_server):
+    stub = EarthSearchStub(http_server, page_size=1)
+    stub.add(_same_day_elsewhere(1))
+    stub.add(load_item(T38XNF))
+    http_server.routes["/v1/search"] = [stub.search, 503]
+    with pytest.raises(TransientSourceError, match=r"earth-search: POST .*/v1/search still answered HTTP 503"):
+        source(stub).fetch_s2(KARA, DAY_38)
+    assert http_server.hits["/v1/search"] == 1 + 4  # page 1, then page 2 with 3 retries
+
+
+def test_search_answering_non_json_is_permanent(http_server):
+    stub = EarthSearchStub(http_server)
+    http_server.routes["/v1/search"] = (200, "<html>maintenance</html>", {"Content-Type": "text/html"})
+    with pytest.raises(PermanentSourceError, match=r"earth-search: .*/v1/search did not answer JSON"):
+        source(stub).fetch_s2(KARA, DAY_38)
+
+
+def test_next_link_without_href_is_permanent(http_server):
+    stub = EarthSearchStub(http_server)
+    page = {"type": "FeatureCollection", "features": [stub.add(load_item(T38XNF))],
+            "links": [{"rel": "next", "method": "POST", "body": {"next": "1"}}]}
+    http_server.routes["/v1/search"] = (200, json.dumps(page), {"Content-Type": "application/geo+json"})
+    with pytest.raises(PermanentSourceError, match="malformed STAC search page"):
+        source(stub).fetch_s2(KARA, DAY_38)
+
+
+def test_search_timeout_is_transient(http_server):
+    stub = EarthSearchStub(http_server)
+    http_server.routes["/v1/search"] = http_server.Reply(200, "{}", delay_s=0.5)
+    src = EarthSearchS2(stac_url=stub.stac_url, session=make_session(retries=1, backoff_s=0.01, timeout_s=0.1))
+    with pytest.raises(TransientSourceError, match="timed out"):
+        src.fetch_s2(KARA, DAY_38)
+    assert http_server.hits["/v1/search"] == 2  # the session's timeout and retries, not pystac-client's
+
+
 def test_search_retries_503_then_succeeds(http_server):
     stub = EarthSearchStub(http_server)
     stub.add(load_item(T38XNF), cogs_for_item(load_item(T38XNF), KARA, DAY_38))
