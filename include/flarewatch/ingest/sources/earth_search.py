@@ -201,7 +201,8 @@ class EarthSearchS2:
             if not fill.any():
                 continue
             rho[:, fill] = item_rho[:, fill]
-            scl_data = self._window(raw, item, SCL_ASSET, window, download) if SCL_ASSET in item.get("assets", {}) else None
+            has_scl = SCL_ASSET in item.get("assets", {})
+            scl_data = self._window(raw, item, SCL_ASSET, window, download) if has_scl else None
             if scl_data is not None:
                 scl[fill] = scl_data[fill]
                 have_scl |= fill
@@ -266,7 +267,8 @@ class EarthSearchS2:
                 left, bottom, right, top = transform_bounds(rasterio.crs.CRS.from_epsg(window.crs_epsg), src.crs,
                                                             *window.bounds, densify_pts=21)
                 inv = ~src.transform
-                cols, rows = zip(*(inv @ (x, y) for x, y in ((left, top), (right, top), (left, bottom), (right, bottom))))
+                corners = ((left, top), (right, top), (left, bottom), (right, bottom))
+                cols, rows = zip(*(inv @ corner for corner in corners))
                 c0 = max(math.floor(min(cols)) - WINDOW_MARGIN_PX, 0)
                 r0 = max(math.floor(min(rows)) - WINDOW_MARGIN_PX, 0)
                 c1 = min(math.ceil(max(cols)) + WINDOW_MARGIN_PX, src.width)
