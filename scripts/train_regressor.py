@@ -49,7 +49,7 @@ def model_card(model, exp, args, det_version, timing, snapshot, libs, cross) -> 
         "interval, from the features `flare_process` stores for it (`flare_detections.features`).",
         "Used by `flare_process` when the registry holds no `regressor` champion",
         "(`regressor_training.production_regressor`; version `regressor-shipped-<sha256[:8]>`).",
-        "Load it with `flarewatch.regressor.VolumeRegressor.load` (skops with an explicit trusted-type",
+        "Load it with `flarewatch.estimate.regressor.VolumeRegressor.load` (skops with an explicit trusted-type",
         "list, never `trusted=True`); `predict_flares(list_of_feature_dicts) -> [(volume, lo, hi)]`.",
         "",
         f"Trained {date.today().isoformat()} with `{cmd}` ({timing['fit_seconds']:.0f} s fit; the dataset",

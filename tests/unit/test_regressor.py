@@ -4,7 +4,9 @@ conformal interval, skops persistence. Pure: synthetic numbers, no simulator, no
 from __future__ import annotations
 
 import math
+import sys
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -243,18 +245,46 @@ def test_skops_round_trip_and_untrusted_types_refused(tmp_path):
     model, _ = R.fit_regressor(daily, seed=0, n_splits=3, param_grid=SMALL_GRID)
     model.version = "regressor-test"
     path = model.save(tmp_path / "m.skops")
+    import skops.io as sio
+
+    # a new file records today's class path, not the pre-restructure flarewatch.regressor
+    assert sorted(sio.get_untrusted_types(file=path)) == [
+        "flarewatch.estimate.regressor.FlareBasis", "flarewatch.estimate.regressor.VolumeRegressor"]
     loaded = R.VolumeRegressor.load(path)
     assert loaded.version == "regressor-test" and loaded.params == model.params and loaded.q_hi == model.q_hi
     feats = [S2_VIIRS, S2_CLOUDY, VIIRS_ONLY]
     assert loaded.predict_flares(feats) == model.predict_flares(feats)
     np.testing.assert_array_equal(loaded.predict_units(daily), model.predict_units(daily))
-    import skops.io as sio
 
     model.params["evil"] = Untrusted()
     bad = tmp_path / "bad.skops"
     sio.dump(model, bad)
     with pytest.raises(ValueError, match="Untrusted"):
         R.VolumeRegressor.load(bad)
+
+
+SHIPPED_REGRESSOR = Path(__file__).resolve().parents[2] / "models" / "regressor" / "flare-volume.skops"
+SHIPPED_SHA256 = "04d968a93fd69cc2d2395b4284a2b4f182fcc2093876b648255ebf2553d14f02"  # the model version's source
+
+
+def test_file_saved_under_the_old_class_path_loads_and_resaves_under_the_new(tmp_path, monkeypatch):
+    """The shipped file predates the sub-packages (it names flarewatch.regressor.*): it loads as is,
+    and loading + saving again is the migration (the new file names flarewatch.estimate.regressor)."""
+    import skops.io as sio
+
+    monkeypatch.delitem(sys.modules, R.LEGACY_MODULE, raising=False)  # load must set up the alias itself
+    assert R.file_sha256(SHIPPED_REGRESSOR) == SHIPPED_SHA256, "the shipped regressor must not be re-saved"
+    assert sorted(sio.get_untrusted_types(file=SHIPPED_REGRESSOR)) == sorted(R.LEGACY_TRUSTED_TYPES)
+    model = R.VolumeRegressor.load(SHIPPED_REGRESSOR)
+    assert type(model) is R.VolumeRegressor and type(model.pipeline.named_steps["basis"]) is R.FlareBasis
+    out = model.predict_flares([S2_VIIRS, VIIRS_ONLY])
+    assert all(0.0 <= lo <= v <= hi for v, lo, hi in out) and out[0][0] > 0
+    assert R.file_sha256(SHIPPED_REGRESSOR) == SHIPPED_SHA256
+
+    migrated = model.save(tmp_path / "migrated.skops")
+    assert sorted(sio.get_untrusted_types(file=migrated)) == [
+        "flarewatch.estimate.regressor.FlareBasis", "flarewatch.estimate.regressor.VolumeRegressor"]
+    assert R.VolumeRegressor.load(migrated).predict_flares([S2_VIIRS, VIIRS_ONLY]) == out
 
 
 def test_learned_model_beats_the_calibrations_on_synthetic_additive_data():

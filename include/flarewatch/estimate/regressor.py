@@ -73,6 +73,17 @@ Persistence: skops (``save`` / ``load``), never pickle. ``load`` lists the types
 refuses any type outside ``TRUSTED_TYPES`` and loads with exactly the types found. Never call
 ``skops.io.load(..., trusted=True)`` on a file you did not produce: an untrusted file could name
 any importable callable.
+
+Saved files and the class path. skops records each object's class by module path. Files saved
+before the package was split into sub-packages (the shipped ``models/regressor/flare-volume.skops``,
+registry models saved by older versions) name ``flarewatch.regressor.VolumeRegressor`` and
+``flarewatch.regressor.FlareBasis``; the classes now live here, in ``flarewatch.estimate.regressor``.
+``load`` trusts both paths (``LEGACY_TRUSTED_TYPES``) and, for an old file, makes the old module
+name an alias of this module (``sys.modules["flarewatch.regressor"]``, left in place), so the old
+file loads into today's classes, unchanged on disk. The shipped file is deliberately not
+re-saved: its sha256 is the model version stored on every estimate (``regressor-shipped-<sha8>``).
+``save`` always records the new path. How to migrate a file: load it and save it again (it
+then names ``flarewatch.estimate.regressor``; its sha256, hence a shipped model's version, changes).
 """
 
 from __future__ import annotations
@@ -80,6 +91,7 @@ from __future__ import annotations
 import hashlib
 import math
 import numbers
+import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -128,7 +140,12 @@ RESIDUAL_FLOOR_KSCM_D = 1e-3  # y below this counts as this in the log residual
 
 # The types of a saved VolumeRegressor that skops does not trust by default (its defaults cover the
 # scikit-learn estimators, numpy and builtins used here); ``load`` refuses a file needing any other.
-TRUSTED_TYPES = ("flarewatch.estimate.regressor.VolumeRegressor", "flarewatch.estimate.regressor.FlareBasis")
+# The same two classes under the module path files saved before the sub-package split record
+# (module docstring, "Saved files and the class path").
+LEGACY_MODULE = "flarewatch.regressor"
+LEGACY_TRUSTED_TYPES = (f"{LEGACY_MODULE}.VolumeRegressor", f"{LEGACY_MODULE}.FlareBasis")
+TRUSTED_TYPES = ("flarewatch.estimate.regressor.VolumeRegressor", "flarewatch.estimate.regressor.FlareBasis",
+                 *LEGACY_TRUSTED_TYPES)
 
 
 # ------------------------------------------------------------------------------------------
@@ -364,7 +381,12 @@ class VolumeRegressor:
 
     @classmethod
     def load(cls, path: Path | str) -> "VolumeRegressor":
-        """Load a file written by ``save``; refuses types outside ``TRUSTED_TYPES`` (never trusted=True)."""
+        """Load a file written by ``save``; refuses types outside ``TRUSTED_TYPES`` (never trusted=True).
+
+        A file saved before the sub-package split (class path ``flarewatch.regressor.*``) loads
+        too, into this module's classes (module docstring, "Saved files and the class path");
+        saving the loaded model again writes the new path.
+        """
         import skops.io as sio
 
         path = Path(path)
@@ -372,6 +394,9 @@ class VolumeRegressor:
         unexpected = sorted(set(needed) - set(TRUSTED_TYPES))
         if unexpected:
             raise ValueError(f"{path}: refusing to load, it needs types outside the trusted list: {unexpected}")
+        if set(needed) & set(LEGACY_TRUSTED_TYPES):
+            # skops imports the recorded module by name: let the old name resolve to this module
+            sys.modules.setdefault(LEGACY_MODULE, sys.modules[__name__])
         obj = sio.load(path, trusted=needed)
         if not isinstance(obj, cls):
             raise TypeError(f"{path} holds a {type(obj).__name__}, not a VolumeRegressor")
