@@ -21,8 +21,6 @@ import urllib.request
 from datetime import date, timedelta
 from urllib.parse import quote
 
-from flarewatch.dev import localstack
-
 DEMO_START = date(2025, 6, 1)
 DEMO_DAYS = 7
 PIPELINE_DAGS = ("flare_ingest", "flare_process", "emissions_rollup")
@@ -31,6 +29,20 @@ CALIBRATION_DAG = "calibration_import"
 
 def _print(msg: str = "") -> None:
     print(msg, flush=True)
+
+
+def _localstack():
+    """``flarewatch.dev.localstack``, imported when a command needs the local stack.
+
+    ``flarewatch.dev`` is developer-only: the Docker image leaves it out, and the commands it runs
+    (``migrate``, ``summary`` with ``AIRFLOW_CONN_FLAREWATCH_DB`` set) must not need it.
+    """
+    try:
+        from flarewatch.dev import localstack
+    except ImportError as exc:
+        raise RuntimeError("this command needs the local stack (flarewatch.dev), which this install "
+                           "leaves out (the Docker image does); run it from a development checkout") from exc
+    return localstack
 
 
 # ------------------------------------------------------------------------------------------
@@ -75,10 +87,10 @@ class AirflowApi:
 
 
 def _api(paths) -> AirflowApi:
-    password = localstack.airflow_password(paths)
+    password = _localstack().airflow_password(paths)
     if not password:
         raise RuntimeError(f"no Airflow password yet in {paths.passwords_file}; is the api-server up?")
-    env = localstack.stack_env(paths)
+    env = _localstack().stack_env(paths)
     return AirflowApi(env["AIRFLOW__API__BASE_URL"], "admin", password)
 
 
@@ -87,24 +99,24 @@ def _api(paths) -> AirflowApi:
 # ------------------------------------------------------------------------------------------
 def cmd_up(args) -> int:
     _print("Starting the FlareWatch local stack:")
-    localstack.up(log=_print)
+    _localstack().up(log=_print)
     return 0
 
 
 def cmd_down(args) -> int:
     _print("Stopping the FlareWatch local stack:")
-    localstack.down(log=_print)
+    _localstack().down(log=_print)
     return 0
 
 
 def cmd_status(args) -> int:
-    for name, pid in localstack.status().items():
+    for name, pid in _localstack().status().items():
         _print(f"  {name:14s} {'running (pid %d)' % pid if pid else 'stopped'}")
     return 0
 
 
 def cmd_env(args) -> int:
-    for k, v in localstack.stack_env().items():
+    for k, v in _localstack().stack_env().items():
         _print(f"export {k}={shlex.quote(v)}")
     return 0
 
@@ -133,6 +145,7 @@ def _dsn_from_airflow_conn() -> str:
     """libpq DSN from AIRFLOW_CONN_FLAREWATCH_DB (URI or JSON form), else the local stack's."""
     raw = os.environ.get("AIRFLOW_CONN_FLAREWATCH_DB")
     if not raw:
+        localstack = _localstack()
         return localstack.results_db_dsn(localstack.StackPaths.default())
     if raw.lstrip().startswith("{"):
         c = json.loads(raw)
@@ -172,7 +185,8 @@ def print_summary(conn, start: date, end: date) -> None:
     tot = [0, 0.0, 0.0, 0.0]
     for site, country, days, n, n_s2, n_v, vol, co2, co2e in rows:
         _print(f"{site:16s} {country:14s} {days:4d} {n:6d} {n_s2:4d} {n_v:6d} {vol:12.1f} {co2:10.1f} {co2e:10.1f}")
-        tot[0] += n; tot[1] += vol; tot[2] += co2; tot[3] += co2e
+        for i, x in enumerate((n, vol, co2, co2e)):
+            tot[i] += x
     _print("-" * len(hdr))
     _print(f"{'total':16s} {'':14s} {'':4s} {tot[0]:6d} {'':4s} {'':6s} {tot[1]:12.1f} {tot[2]:10.1f} {tot[3]:10.1f}")
     _print("flares = site-days x flares seen (S2 = found in Sentinel-2; VIIRS = night-only, e.g. S2 clouded)")
@@ -258,7 +272,7 @@ def _load_demo_calibration(api: AirflowApi, paths, start: date, end: date) -> st
     from flarewatch.simulation.meters import upload_demo_calibration
     from flarewatch.sites import load_sites
 
-    env = localstack.stack_env(paths)
+    env = _localstack().stack_env(paths)
     conn_json = json.loads(env["AIRFLOW_CONN_FLAREWATCH_S3"])
     s3 = boto3.client("s3", endpoint_url=conn_json["extra"]["endpoint_url"], aws_access_key_id=conn_json["login"],
                       aws_secret_access_key=conn_json["password"], region_name="us-east-1")
@@ -295,10 +309,10 @@ def cmd_demo(args) -> int:
     from flarewatch.store import db
 
     t0 = time.time()
-    paths = localstack.StackPaths.default()
+    paths = _localstack().StackPaths.default()
     _print("FlareWatch demo: the daily flare pipeline on the embedded local stack\n")
     _print("[1/4] Starting the local stack (S3 server, PostgreSQL, Airflow 3):")
-    endpoints = localstack.up(paths, log=_print)
+    endpoints = _localstack().up(paths, log=_print)
     api = _api(paths)
 
     start, n_days = args.start, args.days
@@ -324,7 +338,7 @@ def cmd_demo(args) -> int:
 
     # flare_ingest runs at 06:00 UTC for the previous day: acquisition day D is the run of D+1.
     since = datetime.now(timezone.utc).isoformat()
-    conn = db.connect(localstack.results_db_dsn(paths))
+    conn = db.connect(_localstack().results_db_dsn(paths))
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT now()")
@@ -379,7 +393,7 @@ def cmd_demo(args) -> int:
         _print_calibration(api, conn, calibration_run)
     finally:
         conn.close()
-    pw = localstack.airflow_password(paths)
+    pw = _localstack().airflow_password(paths)
     _print(f"""
 Where to look next:
   Airflow UI   {api.base}   login: admin / {pw}
@@ -393,8 +407,8 @@ Where to look next:
 def cmd_psql(args) -> int:
     from pathlib import Path
 
-    paths = localstack.StackPaths.default()
-    dsn = localstack.results_db_dsn(paths)
+    paths = _localstack().StackPaths.default()
+    dsn = _localstack().results_db_dsn(paths)
     psql = None
     try:
         import warnings
@@ -415,7 +429,8 @@ def cmd_psql(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="flarewatch", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="flarewatch", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("up").set_defaults(fn=cmd_up)
     sub.add_parser("down").set_defaults(fn=cmd_down)

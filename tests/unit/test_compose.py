@@ -7,10 +7,13 @@ values from docker/.env.example), and the Dockerfile is read instruction by inst
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import posixpath
 import re
 import shlex
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -610,6 +613,8 @@ def image_layout(dockerfile: list[tuple[str, str]]) -> dict[str, Any]:
     workdir = "/opt/airflow"  # AIRFLOW_HOME, the base image's WORKDIR
     copied: dict[str, str] = {}
     installs: list[tuple[str, list[str]]] = []
+    # in build order: ("copy", source, target) and ("run", workdir, tokens of one shell command)
+    steps: list[tuple[str, str, Any]] = []
     for keyword, args in dockerfile:
         if keyword == "WORKDIR":
             workdir = posixpath.join(workdir, args)
@@ -626,9 +631,11 @@ def image_layout(dockerfile: list[tuple[str, str]]) -> dict[str, Any]:
                 else:
                     target = dest
                 copied[norm] = posixpath.normpath(target)
+                steps.append(("copy", norm, copied[norm]))
         elif keyword == "RUN":
             installs.extend((workdir, cmd) for cmd in pip_install_commands(args))
-    return {"copied": copied, "installs": installs}
+            steps.extend(("run", workdir, shlex.split(part)) for part in re.split(r"&&|;|\|\|", args) if part.strip())
+    return {"copied": copied, "installs": installs, "steps": steps}
 
 
 def test_compose_builds_the_dockerfile_from_the_repo_root(raw_compose: dict[str, Any]) -> None:
@@ -691,3 +698,107 @@ def test_dockerfile_installs_requirements_and_package(image_layout: dict[str, An
         any(posixpath.normpath(posixpath.join(workdir, p)) == package_dir for p in positional)
         for workdir, _flags, _reqs, positional in parsed
     ), "the flarewatch package is never pip-installed"
+
+
+def _package_install_step(image_layout: dict[str, Any]) -> int:
+    """Index in ``steps`` of the shell command that pip-installs the flarewatch package directory."""
+    package_dir = posixpath.dirname(image_layout["copied"]["pyproject.toml"])
+    for i, (kind, workdir, tokens) in enumerate(image_layout["steps"]):
+        if kind != "run":
+            continue
+        for args in pip_install_commands(shlex.join(tokens)):
+            _flags, _reqs, positional = split_pip_args(args)
+            if any(posixpath.normpath(posixpath.join(workdir, p)) == package_dir for p in positional):
+                assert "-e" not in args and "--editable" not in args, "the image installs the package non-editable"
+                return i
+    raise AssertionError("the flarewatch package is never pip-installed")
+
+
+def test_dockerfile_puts_sql_and_models_where_the_package_links_point(image_layout: dict[str, Any]) -> None:
+    """sql/ and models/ reach the package through include/flarewatch/_shipped/{sql,models} (links):
+    in the image they must sit where those links point before the package is built, so that the
+    wheel holds them as package data (no FLAREWATCH_SQL_DIR / FLAREWATCH_MODELS_DIR needed)."""
+    copied, steps = image_layout["copied"], image_layout["steps"]
+    install = _package_install_step(image_layout)
+    shipped = ROOT / "include" / "flarewatch" / "_shipped"
+    for name in ("sql", "models"):
+        link = shipped / name
+        assert link.is_symlink() and link.resolve() == (ROOT / name).resolve(), f"{link} must link to {name}/"
+        in_image = posixpath.normpath(posixpath.join(copied["include"], "flarewatch", "_shipped", os.readlink(link)))
+        assert copied[name] == in_image, f"{name}/ is copied to {copied[name]}, the package link points to {in_image}"
+    for src in ("pyproject.toml", "include", "sql", "models"):
+        at = [i for i, (kind, source, _target) in enumerate(steps) if kind == "copy" and source == src]
+        assert at and max(at) < install, f"{src} must be copied before the package is pip-installed"
+
+
+def test_dockerfile_leaves_the_dev_subpackage_out(image_layout: dict[str, Any]) -> None:
+    dev = posixpath.join(image_layout["copied"]["include"], "flarewatch", "dev")
+    install = _package_install_step(image_layout)
+    removed = [i for i, (kind, workdir, tokens) in enumerate(image_layout["steps"])
+               if kind == "run" and tokens[:1] == ["rm"]
+               and any(posixpath.normpath(posixpath.join(workdir, t)) == dev for t in tokens[1:])]
+    assert removed and min(removed) < install, f"remove {dev} before the package is pip-installed"
+
+
+def _imports(path: Path) -> list[tuple[str, bool]]:
+    """(module imported, at module level?) of one source file."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    top = {id(node) for node in tree.body}
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.extend((a.name, id(node) in top) for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            out.extend(((f"{node.module}.{a.name}", id(node) in top) for a in node.names))
+    return out
+
+
+def test_image_code_does_not_need_the_dev_subpackage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The image has no flarewatch.dev: nothing it runs may import it, and the CLI imports it only
+    inside the local-stack commands (``flarewatch migrate`` runs in airflow-init)."""
+    pkg = ROOT / "include" / "flarewatch"
+    sources = [*sorted((ROOT / "dags").rglob("*.py")), *sorted((ROOT / "plugins").rglob("*.py")),
+               *(p for p in sorted(pkg.rglob("*.py")) if p.relative_to(pkg).parts[0] != "dev")]
+    assert any(p.name == "cli.py" for p in sources)
+    for path in sources:
+        for module, top_level in _imports(path):
+            if module == "flarewatch.dev" or module.startswith("flarewatch.dev."):
+                rel = path.relative_to(ROOT)
+                assert rel.as_posix() == "include/flarewatch/cli.py", f"{rel} imports {module}"
+                assert not top_level, f"{rel} imports {module} at module level"
+
+    monkeypatch.setitem(sys.modules, "flarewatch.dev", None)  # as if it were not installed
+    monkeypatch.setitem(sys.modules, "flarewatch.dev.localstack", None)
+    from flarewatch import cli
+
+    monkeypatch.setenv("AIRFLOW_CONN_FLAREWATCH_DB", "postgres://u:p@results-db:5432/flarewatch")
+    assert cli._dsn_from_airflow_conn() == "postgresql://u:p@results-db:5432/flarewatch"
+    with pytest.raises(RuntimeError, match="flarewatch.dev"):
+        cli._localstack()
+
+
+def test_flarewatch_imports_in_compose_commands_resolve(raw_compose: dict[str, Any]) -> None:
+    """``python -c 'from flarewatch.X import Y'`` in a service command must name a real module and
+    name, outside flarewatch.dev (not in the image)."""
+    found = []
+    for name, svc in services_of(raw_compose).items():
+        script = command_text(svc)
+        for module, names in re.findall(r"from (flarewatch[\w.]*) import ([\w, ]+)", script):
+            assert not (module + ".").startswith("flarewatch.dev."), f"{name}: {module} is not in the image"
+            mod = importlib.import_module(module)
+            for attr in (n.strip() for n in names.split(",")):
+                assert hasattr(mod, attr), f"{name}: {module} has no {attr}"
+                found.append(f"{module}.{attr}")
+    assert "flarewatch.orchestration.pools.pools_spec" in found, found
+    from flarewatch.orchestration.pools import pools_spec
+
+    assert json.loads(json.dumps(pools_spec())), "airflow-init imports this JSON into the Airflow pools"
+
+
+def test_compose_uses_the_packaged_sql_and_models(compose: dict[str, Any]) -> None:
+    for name, svc in services_of(compose).items():
+        env = env_of(svc)
+        for key in ("FLAREWATCH_SQL_DIR", "FLAREWATCH_MODELS_DIR"):
+            assert key not in env, f"{name} sets {key}: the image reads the package data (flarewatch.resources)"
