@@ -5,7 +5,7 @@
 1. Model throughput: chips/s of the production detector on 160 px chips (the representation of
    simulated demo tiles), for PyTorch eager, ONNX Runtime and OpenVINO, batch 16 as in
    production, after a warm-up; the median of ``--repeats`` timed passes over ``--chips`` chips.
-2. End to end: tiles/s of ``pipeline.process_site_day`` -- the per-tile task of ``flare_process``
+2. End to end: tiles/s of ``process.site_day.process_site_day`` -- the per-tile task of ``flare_process``
    (read the tile and VIIRS file from S3, decode, detect with the deployed runtime, features,
    volume and CO2, write the annotated PNG / GeoJSON / result JSON to S3 and the rows to
    Postgres) -- over ``--tiles`` demo site-days ingested beforehand (not timed), model loaded once.

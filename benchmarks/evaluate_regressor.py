@@ -5,7 +5,7 @@
 
 Builds (or reads from ``--cache``) the synthetic calibration units: ``--sites`` simulated sites x
 ``--days`` daily meter readings, processed exactly as ``flare_process`` does
-(``pipeline.estimate_site_day`` with ``--detector``: detection, features, VIIRS matching), the
+(``estimate.site_day.estimate_site_day`` with ``--detector``: detection, features, VIIRS matching), the
 meter being the simulator's true site flow x lognormal(0, 0.05). Holds out ``--test-fraction`` of
 the SITES (deterministic, ``--seed``), grid-searches the additive per-flare model on site-grouped
 folds of the others, and scores it, the shipped model (``--model``, when it did not train on a

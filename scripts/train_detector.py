@@ -3,7 +3,7 @@
     python scripts/train_detector.py --epochs 35 --out .state/training
     # -> .state/training/run/train/weights/best.pt (copy to models/detector/flare-yolo11n.pt)
 
-Deterministic dataset (``training_data.DatasetSpec()`` defaults, seed 0) and training seed 0;
+Deterministic dataset (``training.detector_data.DatasetSpec()`` defaults, seed 0) and training seed 0;
 CPU unless CUDA is available. Nothing is downloaded (``yolo.offline_environment``).
 """
 
