@@ -24,23 +24,16 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
+from contextlib import ExitStack, contextmanager
 from datetime import date, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def demo_chips(n: int, chip_px: int) -> tuple[list, float]:
@@ -83,68 +76,26 @@ def bench_runtime(weights: Path, runtime: str, chips: list, repeats: int) -> dic
             "ms_per_chip": round(1000 * med / len(chips), 3)}
 
 
-class _Servers:
-    """A throwaway rclone S3 server and PostgreSQL database."""
+@contextmanager
+def _servers():
+    """A throwaway S3 server (with the rawdata and processed buckets) and a migrated, seeded results DB
+    (on ``FLAREWATCH_TEST_DB_URL``'s server when set, else a private pgserver), as the tests use."""
+    from flarewatch.dev import servers
+    from flarewatch.store import db
+    from flarewatch.store.objects import ensure_buckets
+    from flarewatch.store.seed import migrate_and_seed
 
-    def __init__(self):
-        self.tmp = Path(tempfile.mkdtemp(prefix="flarewatch-bench-"))
-        self.procs, self.pg, self.admin, self.dbname = [], None, None, None
-
-    def __enter__(self):
-        import boto3
-        import psycopg2
-        from flarewatch.dev.localstack import rclone_binary
-        from flarewatch.sites import load_sites
-        from flarewatch.store import db
-        from flarewatch.store.objects import ensure_buckets
-        from psycopg2.extensions import make_dsn, parse_dsn
-
-        port = _free_port()
-        (self.tmp / "s3").mkdir()
-        self.procs.append(subprocess.Popen(
-            [rclone_binary(), "serve", "s3", "--addr", f"127.0.0.1:{port}", "--auth-key", "bench,bench-secret",
-             "--config", "/dev/null", str(self.tmp / "s3")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        deadline = time.time() + 15
-        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-            if time.time() > deadline:
-                raise RuntimeError("rclone serve s3 did not start")
-            time.sleep(0.1)
-        self.s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id="bench",
-                               aws_secret_access_key="bench-secret", region_name="us-east-1")
-        ensure_buckets(self.s3, ["rawdata", "processed"])
-
-        server_dsn = os.environ.get("FLAREWATCH_TEST_DB_URL")
-        if not server_dsn:
-            import warnings
-
-            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-            import pgserver
-
-            self.pg = pgserver.get_server(self.tmp / "pg", cleanup_mode="delete")
-            server_dsn = f"postgresql://postgres@/postgres?host={self.tmp / 'pg'}"
-        self.dbname = f"fw_bench_{uuid.uuid4().hex[:8]}"
-        self.admin = psycopg2.connect(server_dsn)
-        self.admin.autocommit = True
-        with self.admin.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{self.dbname}"')
-        self.conn = db.connect(make_dsn(**{**parse_dsn(server_dsn), "dbname": self.dbname}))
-        db.migrate(self.conn)
-        db.upsert_sites(self.conn, load_sites())
-        return self
-
-    def __exit__(self, *exc):
-        try:
-            self.conn.close()
-            with self.admin.cursor() as cur:
-                cur.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
-            self.admin.close()
-        finally:
-            for p in self.procs:
-                p.terminate()
-                p.wait(10)
-            if self.pg is not None:
-                self.pg.cleanup()
-            shutil.rmtree(self.tmp, ignore_errors=True)
+    with ExitStack() as stack:
+        tmp = Path(tempfile.mkdtemp(prefix="flarewatch-bench-"))
+        stack.callback(shutil.rmtree, tmp, ignore_errors=True)
+        s3_srv = stack.enter_context(servers.scratch_s3(tmp / "s3", key="bench", secret="bench-secret"))
+        s3 = s3_srv.client()
+        ensure_buckets(s3, ["rawdata", "processed"])
+        server_dsn = stack.enter_context(servers.scratch_postgres(os.environ.get("FLAREWATCH_TEST_DB_URL"), tmp / "pg"))
+        conn = db.connect(stack.enter_context(servers.temporary_database(server_dsn, "fw_bench")))
+        stack.callback(conn.close)
+        migrate_and_seed(conn, site_map=False)
+        yield SimpleNamespace(s3=s3, conn=conn)
 
 
 # process_site_day's callees, timed in place (module attributes wrapped for one pass)
@@ -204,7 +155,7 @@ def bench_end_to_end(detector, version: str, n_tiles: int) -> dict:
     sites = load_sites()
     days = [date(2025, 6, 1) + timedelta(days=i) for i in range(-(-n_tiles // len(sites)))]
     site_days = [(s, d) for d in days for s in sites][:n_tiles]
-    with _Servers() as srv:
+    with _servers() as srv:
         src = get_source("demo")
         for site, day in site_days:
             ingest_site_day(site, day, src, srv.s3, srv.conn, settings)

