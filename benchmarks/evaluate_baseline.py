@@ -21,17 +21,7 @@ from pathlib import Path
 
 from flarewatch.evaluation.baseline import CALIBRATION_METHODS, FP_CAUSES, evaluate
 from flarewatch.sites import load_sites
-
-
-def _json_safe(x):
-    """NaN / inf -> None, recursively (JSON has no NaN)."""
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
-    return x
+from flarewatch.values import json_value
 
 
 def _f(x, digits: int = 3) -> str:
@@ -40,7 +30,10 @@ def _f(x, digits: int = 3) -> str:
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    line = lambda cells: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    def line(cells):
+        return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
@@ -82,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/baseline.json"), help="JSON output path")
     ap.add_argument("--sites-file", default=None, help="sites CSV (default: the packaged demo sites)")
     ap.add_argument("--site", action="append", default=None, help="only this site id (repeatable)")
-    ap.add_argument("--key", default=None, help="write the results under this key of the JSON at --out (other keys kept)")
+    ap.add_argument("--key", default=None,
+                    help="write the results under this key of the JSON at --out (other keys kept)")
     ap.add_argument("--no-site-days", action="store_true", help="leave per site-day records out of the JSON")
     args = ap.parse_args(argv)
     if args.days < 1:
@@ -105,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{len(sites)} sites x {len(days)} days from {days[0]} in {elapsed:.1f} s")
     from _results import merge_into
 
-    merge_into(args.out, args.key, _json_safe(result))
+    merge_into(args.out, args.key, json_value(result))
     print(f"wrote {args.out}")
     return 0
 

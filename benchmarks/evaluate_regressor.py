@@ -24,20 +24,9 @@ import sys
 import time
 from pathlib import Path
 
+from flarewatch.values import json_value
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def json_safe(x):
-    """NaN / inf -> None, numpy scalars -> Python, recursively (JSON has no NaN)."""
-    if isinstance(x, dict):
-        return {str(k): json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [json_safe(v) for v in x]
-    if hasattr(x, "item") and not isinstance(x, (str, bytes)):
-        x = x.item()
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    return x
 
 
 def merge_json(path: Path, key: str, value: dict) -> None:
@@ -50,7 +39,7 @@ def merge_json(path: Path, key: str, value: dict) -> None:
             data = {}
         if not isinstance(data, dict):
             data = {}
-    data[key] = json_safe(value)
+    data[key] = json_value(value)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
@@ -125,10 +114,12 @@ def main(argv=None) -> int:
           f"[{cv['conformal']['q_lo']:.3f}, {cv['conformal']['q_hi']:.3f}] (x{math.exp(cv['conformal']['q_lo']):.2f}"
           f" .. x{math.exp(cv['conformal']['q_hi']):.2f})")
     for r in exp["repeats"]:
-        print(f"  split seed {r['seed']}: MAE learned {r['learned_mae']:.1f}, linear {r['calibration_linear_mae']:.1f}, "
+        print(f"  split seed {r['seed']}: MAE learned {r['learned_mae']:.1f}, "
+              f"linear {r['calibration_linear_mae']:.1f}, "
               f"power {r['calibration_power_mae']:.1f}; coverage {r['learned_coverage']:.3f}")
     wins = all(r["learned_mae"] < min(r["calibration_linear_mae"], r["calibration_power_mae"])
-               for r in [{"learned_mae": table["learned"]["mae"], "calibration_linear_mae": table["calibration_linear"]["mae"],
+               for r in [{"learned_mae": table["learned"]["mae"],
+                          "calibration_linear_mae": table["calibration_linear"]["mae"],
                           "calibration_power_mae": table["calibration_power"]["mae"]}, *exp["repeats"]])
     print(f"learned model beats both calibrations on every split: {wins}")
     seconds = round(time.perf_counter() - t0, 1)

@@ -100,6 +100,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from flarewatch.values import finite_or_none
+
 MODEL_NAME = "regressor"
 INPUTS_VERSION = "3"  # bump when INPUT_COLUMNS or flare_inputs change (invalidates cached datasets)
 
@@ -151,13 +153,6 @@ TRUSTED_TYPES = ("flarewatch.estimate.regressor.VolumeRegressor", "flarewatch.es
 # ------------------------------------------------------------------------------------------
 # Per-flare inputs and the basis
 # ------------------------------------------------------------------------------------------
-def _num(x) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
 def flare_inputs(features: dict) -> np.ndarray:
     """The numeric input row (``INPUT_COLUMNS``) of one detection's ``features`` dict.
 
@@ -171,9 +166,9 @@ def flare_inputs(features: dict) -> np.ndarray:
     from flarewatch.estimate.calibrations import estimate_volume
 
     s2 = "swir_frp_mw" in features or "hot_pixels" in features
-    rh = _num(features.get("viirs_rh_mw"))
+    rh = finite_or_none(features.get("viirs_rh_mw"))
     viirs = (features.get("viirs_n") or 0) > 0 and rh is not None and rh >= 0
-    frp = _num(features.get("swir_frp_mw"))
+    frp = finite_or_none(features.get("swir_frp_mw"))
     cal = VolumeCalibration()
     return np.array([
         1.0 if s2 else 0.0,
@@ -182,9 +177,9 @@ def flare_inputs(features: dict) -> np.ndarray:
         1.0 if features.get("swir_frp_lower_bound") else 0.0,
         1.0 if features.get("cloud_flag") else 0.0,
         1.0 if features.get("saturated") else 0.0,
-        _num(features.get("hot_pixels")) or 0.0,
-        _num(features.get("b11_excess_sum")) or 0.0,
-        _num(features.get("b12_excess_sum")) or 0.0,
+        finite_or_none(features.get("hot_pixels")) or 0.0,
+        finite_or_none(features.get("b11_excess_sum")) or 0.0,
+        finite_or_none(features.get("b12_excess_sum")) or 0.0,
         estimate_volume(features, replace(cal, method="linear")).volume_kscm_d,
         estimate_volume(features, replace(cal, method="power")).volume_kscm_d,
     ], dtype=np.float64)

@@ -79,6 +79,7 @@ from flarewatch.detect.threshold import (
 )
 from flarewatch.ingest.viirs import flare_like, match_viirs
 from flarewatch.tiles import Tile
+from flarewatch.values import finite_or_none
 
 # The flame's footprint is looked for in the bbox widened by SUM_MARGIN_PX and widened by it: the
 # sensor's point-spread function spreads a sub-pixel flame over ~3 x 3 pixels, and the outer ones
@@ -224,13 +225,6 @@ FEATURE_DOCS: dict[str, tuple[str, str]] = {
 }
 
 
-def _finite_or_none(x) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
 def _annulus_background(
     rho: dict[str, np.ndarray], exclude: np.ndarray, bbox: tuple[int, int, int, int]
 ) -> dict[str, float]:
@@ -374,10 +368,10 @@ def viirs_features(
     out.update(
         viirs_n=int(len(matched)),
         viirs_id=None if pd.isna(nearest["id_Key"]) else str(nearest["id_Key"]),
-        viirs_rh_mw=_finite_or_none(nearest["RH"]),
-        viirs_temp_k=_finite_or_none(nearest["Temp_BB"]),
-        viirs_area_m2=_finite_or_none(nearest["Area_BB"]),
-        viirs_distance_m=_finite_or_none(nearest["distance_m"]),
+        viirs_rh_mw=finite_or_none(nearest["RH"]),
+        viirs_temp_k=finite_or_none(nearest["Temp_BB"]),
+        viirs_area_m2=finite_or_none(nearest["Area_BB"]),
+        viirs_distance_m=finite_or_none(nearest["distance_m"]),
     )
     return out
 
@@ -476,7 +470,7 @@ def extract_features(
     usable = foot & ~clip12 & ~clip11
     n_use = int(usable.sum())
     ratio = _colour_ratio(lbox12[usable], lbox11[usable])
-    temperature = None if ratio is None else _finite_or_none(physics.ratio_temperature(ratio, 1.0))
+    temperature = None if ratio is None else finite_or_none(physics.ratio_temperature(ratio, 1.0))
 
     if ratio is not None:
         # B12-clipped pixels: the B12 radiance their B11 implies at the flame's colour ratio (never

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import io
-import math
-import numbers
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from flarewatch.detect.threshold import Detection
 from flarewatch.tiles import Tile
+from flarewatch.values import json_value
 
 # False colour R, G, B = B12, B11, B8A reflectance: flames are red-to-yellow, vegetation blue-green,
 # bare soil grey. Fixed linear stretch 0..0.6 so images of different dates compare.
@@ -61,24 +60,6 @@ def annotated_png(tile: Tile, detections: list[Detection], title: str = "") -> b
     buf = io.BytesIO()
     canvas.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buf.getvalue()
-
-
-def _json_value(v):
-    """Plain JSON value: numpy scalars unwrapped, NaN/inf -> None, tuples -> lists."""
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    if isinstance(v, numbers.Integral):
-        return int(v)
-    if isinstance(v, numbers.Real):
-        v = float(v)
-        return v if math.isfinite(v) else None
-    if isinstance(v, dict):
-        return {str(k): _json_value(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple, np.ndarray)):
-        return [_json_value(x) for x in v]
-    if v is None or isinstance(v, str):
-        return v
-    return str(v)
 
 
 def _ring_area2(ring: list[list[float]]) -> float:
@@ -134,7 +115,7 @@ def detections_geojson(tile: Tile, detections: list[Detection], properties: list
                 "type": "Feature",
                 "bbox": [min(lons), min(lats), max(lons), max(lats)],
                 "geometry": {"type": "Point", "coordinates": centre},
-                "properties": _json_value(props),
+                "properties": json_value(props),
             }
         )
     return {"type": "FeatureCollection", "features": features}
