@@ -338,3 +338,24 @@ def status(paths: StackPaths | None = None) -> dict[str, int | None]:
     pg_pid = int(pm.read_text().split()[0]) if pm.exists() else None
     out["postgres"] = pg_pid if pg_pid and _alive(pg_pid) else None
     return out
+
+
+def psql_argv(paths: StackPaths | None = None, extra: list[str] | None = None, stdin_is_tty: bool = True) -> list[str]:
+    """psql on the results DB: pgserver's own psql when there is one, else ``psql`` on PATH; reads
+    SQL from stdin (``-f -``) when stdin is not a terminal."""
+    paths = paths or StackPaths.default()
+    psql = None
+    try:
+        import warnings
+
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # platformdirs, via pgserver
+        import pgserver.postgres_server as ps
+
+        cand = Path(ps.POSTGRES_BIN_PATH) / "psql"
+        psql = str(cand) if cand.exists() else None
+    except ImportError:
+        pass
+    argv = [psql or "psql", results_db_dsn(paths), "-v", "ON_ERROR_STOP=1"]
+    if not stdin_is_tty:
+        argv += ["-f", "-"]
+    return argv + list(extra or [])
