@@ -22,6 +22,10 @@ import shlex
 import sys
 from datetime import date, timedelta
 
+from flarewatch.store import db
+from flarewatch.store.seed import migrate_and_seed
+from flarewatch.store.summary import summary_lines
+
 DEMO_START = date(2025, 6, 1)
 DEMO_DAYS = 7
 
@@ -56,9 +60,6 @@ def _dev(module: str):
 # runtime commands
 # ------------------------------------------------------------------------------------------
 def cmd_migrate(args) -> int:
-    from flarewatch.store import db
-    from flarewatch.store.seed import migrate_and_seed
-
     dsn = args.dsn or os.environ.get("FLAREWATCH_DB_URL") or _dsn_from_airflow_conn()
     conn = db.connect(dsn)
     try:
@@ -92,9 +93,6 @@ def _dsn_from_airflow_conn() -> str:
 
 
 def cmd_summary(args) -> int:
-    from flarewatch.store import db
-    from flarewatch.store.summary import summary_lines
-
     conn = db.connect(_dsn_from_airflow_conn())
     try:
         end = args.end or (args.start + timedelta(days=DEMO_DAYS - 1))

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
+from flarewatch.config import S2_SOURCES, VIIRS_SOURCES
+
 
 @dataclass(frozen=True)
 class Site:
@@ -37,8 +39,6 @@ class Site:
             raise ValueError(f"site {self.site_id}: lon {self.lon} outside [-180, 180]")
         if not 0.5 <= self.aoi_km <= 50.0:
             raise ValueError(f"site {self.site_id}: aoi_km {self.aoi_km} outside [0.5, 50]")
-        from flarewatch.config import S2_SOURCES, VIIRS_SOURCES
-
         if self.s2_source and self.s2_source not in S2_SOURCES:
             raise ValueError(f"site {self.site_id}: s2_source {self.s2_source!r} is not one of {list(S2_SOURCES)}")
         if self.viirs_source and self.viirs_source not in VIIRS_SOURCES:

@@ -776,7 +776,7 @@ def test_image_code_does_not_need_the_dev_subpackage(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("AIRFLOW_CONN_FLAREWATCH_DB", "postgres://u:p@results-db:5432/flarewatch")
     assert cli._dsn_from_airflow_conn() == "postgresql://u:p@results-db:5432/flarewatch"
     with pytest.raises(RuntimeError, match="flarewatch.dev"):
-        cli._localstack()
+        cli._dev("localstack")
 
 
 def test_flarewatch_imports_in_compose_commands_resolve(raw_compose: dict[str, Any]) -> None:

@@ -13,8 +13,13 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable
 
+from flarewatch.config import Settings
 from flarewatch.dev import localstack
 from flarewatch.dev.airflow_api import AirflowApi, for_stack
+from flarewatch.simulation.meters import upload_demo_calibration
+from flarewatch.sites import load_sites
+from flarewatch.store import db
+from flarewatch.store.summary import summary_lines
 
 PIPELINE_DAGS = ("flare_ingest", "flare_process", "emissions_rollup")
 CALIBRATION_DAG = "calibration_import"
@@ -74,9 +79,6 @@ def load_demo_calibration(api: AirflowApi, paths, start: date, end: date, log=_p
     """Upload the simulator's meter readings (with their gaps and bad rows) and trigger calibration_import."""
     import boto3
 
-    from flarewatch.config import Settings
-    from flarewatch.simulation.meters import upload_demo_calibration
-    from flarewatch.sites import load_sites
 
     env = localstack.stack_env(paths)
     conn_json = json.loads(env["AIRFLOW_CONN_FLAREWATCH_S3"])
@@ -126,8 +128,6 @@ def _wait_for_dags(api: AirflowApi, timeout: float) -> dict[str, bool] | None:
 
 def run_demo(start: date, n_days: int, timeout: float, log: Callable[[str], None] = _print) -> int:
     """The whole demo; returns the exit status (0: every site-day processed and rolled up)."""
-    from flarewatch.store import db
-    from flarewatch.store.summary import summary_lines
 
     t0 = time.time()
     paths = localstack.StackPaths.default()

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from flarewatch.dev import servers
 from flarewatch.orchestration.pools import pools_spec
+from flarewatch.store import db, seed
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 AIRFLOW_COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
@@ -257,7 +258,6 @@ def up(paths: StackPaths | None = None, log=print) -> dict:
         start_postgres(paths)
         log(f"  postgres    socket in {paths.pg}  (databases flarewatch, airflow)")
 
-    from flarewatch.store import db, seed
 
     conn = db.connect(results_db_dsn(paths))
     try:

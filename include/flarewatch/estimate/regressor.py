@@ -100,6 +100,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from flarewatch.config import VolumeCalibration
+from flarewatch.estimate.calibrations import estimate_volume
+from flarewatch.evaluation.metrics import volume_metrics
 from flarewatch.values import finite_or_none
 
 MODEL_NAME = "regressor"
@@ -162,8 +165,6 @@ def flare_inputs(features: dict) -> np.ndarray:
     0. ``cloud`` / ``saturated``: ``cloud_flag`` / ``saturated`` as 0/1. ``linear_kscm_d`` /
     ``power_kscm_d``: ``estimate.calibrations.estimate_volume`` with the default constants and that method.
     """
-    from flarewatch.config import VolumeCalibration
-    from flarewatch.estimate.calibrations import estimate_volume
 
     s2 = "swir_frp_mw" in features or "hot_pixels" in features
     rh = finite_or_none(features.get("viirs_rh_mw"))
@@ -518,7 +519,6 @@ def fit_regressor(units_df: pd.DataFrame, *, groups: Sequence | None = None, see
         oof[va] = np.maximum(m.predict(units_df.iloc[va]), 0.0)
     conf = conformal_log_quantiles(y, oof, interval_alpha)
 
-    from flarewatch.evaluation.metrics import volume_metrics
 
     res = search.cv_results_
     candidates = [{**{k.split("__", 1)[1]: _plain(v) for k, v in res["params"][i].items()},

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 
 from flarewatch.config import VIIRS_MATCH_RADIUS_M, Settings
+from flarewatch.estimate.calibrations import estimate_volume, volume_model_version
+from flarewatch.estimate.co2 import co2_from_volume
 from flarewatch.sites import Site
 from flarewatch.store.db import DETECTION_COLUMNS
 
@@ -70,8 +72,6 @@ def estimate_site_day(site: Site, day: date, tile, viirs_flares, settings: Setti
     model's ``version``) is stored in ``flare_emissions.model_version``.
     """
     from flarewatch.detect.threshold import detect_flares
-    from flarewatch.estimate.calibrations import estimate_volume, volume_model_version
-    from flarewatch.estimate.co2 import co2_from_volume
     from flarewatch.features.extract import (
         extract_features,
         share_viirs_radiant_heat,
@@ -178,8 +178,6 @@ _FEATURE_COLUMNS = (
 def emission_rows(site_id: str, day: date, detection_keys: list[str], features: list[dict], model,
                   settings: Settings) -> list[dict]:
     """``flare_emissions`` rows of one site-day's detections estimated with ``model``."""
-    from flarewatch.estimate.calibrations import estimate_volume
-    from flarewatch.estimate.co2 import co2_from_volume
 
     ef = settings.emission_factors
     ef_json = asdict(ef)

@@ -39,6 +39,8 @@ from dataclasses import asdict, replace
 from datetime import date
 
 from flarewatch.config import Settings, ThresholdDetectorConfig, VolumeCalibration
+from flarewatch.estimate.calibrations import estimate_volume
+from flarewatch.estimate.site_day import estimate_site_day
 from flarewatch.evaluation.metrics import (
     MATCH_MAX_DIST_PX,
     match_detections,
@@ -83,8 +85,6 @@ def evaluate_site_day(
     detection lists) and ``volume`` (true total and per method the estimated total, split into
     Sentinel-2 and VIIRS-only detections and by radiant-heat source), thousand m3/day.
     """
-    from flarewatch.estimate.calibrations import estimate_volume
-    from flarewatch.estimate.site_day import estimate_site_day
     from flarewatch.ingest.viirs import flare_like, parse_vnf_csv
     from flarewatch.simulation.scene import simulate_scene
 

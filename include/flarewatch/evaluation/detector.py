@@ -17,6 +17,8 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
+from flarewatch.config import ThresholdDetectorConfig
+from flarewatch.detect.threshold import detect_flares
 from flarewatch.evaluation.metrics import match_detections, prf
 from flarewatch.simulation.scene import simulate_scene
 from flarewatch.training.detector_data import (
@@ -98,11 +100,9 @@ class ThresholdDetector:
     name = "threshold-tai-nhi"
 
     def __init__(self, cfg=None):
-        from flarewatch.config import ThresholdDetectorConfig
 
         self.cfg = cfg or ThresholdDetectorConfig()
 
     def detect(self, tile):
-        from flarewatch.detect.threshold import detect_flares
 
         return detect_flares(tile, self.cfg)

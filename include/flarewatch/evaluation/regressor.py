@@ -20,6 +20,7 @@ from flarewatch.estimate.regressor import (
     holdout_split,
     split_sites,
 )
+from flarewatch.evaluation.metrics import volume_metrics
 
 
 def _coverage(y: np.ndarray, lo: np.ndarray, hi: np.ndarray, mask: np.ndarray) -> float:
@@ -33,7 +34,6 @@ def evaluate_units(model: VolumeRegressor, units_df: pd.DataFrame) -> dict:
     R2, bias, ...) plus n_sites, interval coverage over units with a prediction > 0
     (``coverage``), over all units (``coverage_all``: a unit with no detection is covered only when
     its target is 0), and the share of units with no detection but a positive target."""
-    from flarewatch.evaluation.metrics import volume_metrics
 
     y = units_df["target_kscm_d"].to_numpy(dtype=np.float64)
     yhat = model.predict_units(units_df)
@@ -54,7 +54,6 @@ def evaluate_units(model: VolumeRegressor, units_df: pd.DataFrame) -> dict:
 
 def evaluate_baseline(units_df: pd.DataFrame, method: str) -> dict:
     """``evaluation.metrics.volume_metrics`` of a published calibration on ``units_df`` plus n_sites."""
-    from flarewatch.evaluation.metrics import volume_metrics
 
     y = units_df["target_kscm_d"].to_numpy(dtype=np.float64)
     out = volume_metrics(baseline_predictions(units_df, method), y)

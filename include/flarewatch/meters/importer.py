@@ -42,6 +42,7 @@ from flarewatch.meters.formats import (
     read_table,
     validate_calibration,
 )
+from flarewatch.store import db
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,6 @@ def load_site_map(path: str | Path | None = None) -> list[dict]:
 
 def seed_site_map(conn, rows: Iterable[Mapping]) -> int:
     """Upsert ``calibration_site_map`` rows (dicts with ``SITE_MAP_COLUMNS``); returns the count."""
-    from flarewatch.store import db
 
     values = [(r["source"], r["key_type"], r["key"], r["site_id"], r.get("notes") or None) for r in rows]
     with db.transaction(conn) as cur:
@@ -163,7 +163,6 @@ def import_calibration(
     """
     from psycopg2.extras import execute_values
 
-    from flarewatch.store import db
 
     batch = content_hash(data)
     table = read_table(data, imported_from)  # fail before touching the database
@@ -305,7 +304,6 @@ def import_s3_object(conn, s3, bucket: str, key: str, *, fmt: str = "auto", forc
 
 
 def _log_alias(conn, batch: str, uri: str, etag: str | None, first: str) -> None:
-    from flarewatch.store import db
 
     with db.transaction(conn) as cur:
         cur.execute(

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flarewatch.config import Settings
+from flarewatch.store import db
 
 
 def settings() -> Settings:
@@ -31,7 +32,6 @@ def db_connection(cfg: Settings):
     dir); the caller closes it. Tasks use ``results_db`` instead."""
     from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-    from flarewatch.store import db
 
     hook = PostgresHook(postgres_conn_id=cfg.db_conn_id)
     c = hook.get_connection(cfg.db_conn_id)

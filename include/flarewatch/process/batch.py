@@ -9,6 +9,10 @@ import logging
 from datetime import date
 
 from flarewatch.config import Settings
+from flarewatch.detect.deployed import production_detector
+from flarewatch.estimate.deployed import production_regressor
+from flarewatch.process.site_day import process_site_day
+from flarewatch.store import db
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +45,6 @@ def process_batch(conn, s3, cfg: Settings, day: date, site_ids: list[str]) -> di
     names each failure, so the task fails and its retry re-runs the batch (every write is an
     idempotent upsert). Returns the batch's totals.
     """
-    from flarewatch.detect.deployed import production_detector
-    from flarewatch.estimate.deployed import production_regressor
-    from flarewatch.process.site_day import process_site_day
-    from flarewatch.store import db
 
     # the models are loaded once per batch: loading them costs more than processing a tile
     detector, version = production_detector(conn, s3, cfg)

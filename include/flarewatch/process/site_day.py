@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
 from flarewatch.config import Settings
+from flarewatch.estimate.calibrations import volume_model_version
 from flarewatch.estimate.site_day import estimate_site_day
 from flarewatch.sites import Site
 from flarewatch.store import db
@@ -33,7 +34,6 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
     ``estimate.deployed.production_regressor`` pick them for the DAG); None = the threshold
     detector and the published calibration.
     """
-    from flarewatch.estimate.calibrations import volume_model_version
     from flarewatch.features.extract import VIIRS_NIGHTS_WINDOW
     from flarewatch.ingest.viirs import flare_like, parse_vnf_csv
     from flarewatch.process.render import annotated_png, detections_geojson

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 
 from flarewatch.meters.formats import NATIVE_HEADER
+from flarewatch.store import objects as storage
 
 # --------------------------------------------------------------------------------------------
 # Simulated meter (the demo's calibration data)
@@ -111,7 +112,6 @@ def upload_demo_calibration(s3, settings, sites, start: date, end: date) -> str:
 
     The calibration_import DAG's daily run (or a manual run with ``s3_key``) imports it.
     """
-    from flarewatch.store import objects as storage
 
     rows = [r for site in sites for r in _meter_rows(site, start, end, noise_sd=0.05, seed_key="meter-v1",
                                                      gap_probability=METER_GAP_PROBABILITY, bad_rows=True)]

@@ -44,11 +44,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from flarewatch.config import Settings
+from flarewatch.detect.deployed import shipped_weights
 from flarewatch.estimate.regressor import (
     INPUT_COLUMNS,
     INPUTS_VERSION,
     flare_inputs_matrix,
 )
+from flarewatch.estimate.site_day import estimate_site_day
+from flarewatch.ingest.viirs import flare_like, parse_vnf_csv
 
 log = logging.getLogger(__name__)
 
@@ -233,8 +237,6 @@ def detector_version(detector) -> str:
     if detector in (None, "threshold"):
         return "threshold-tai-nhi-v1"
     if detector == "yolo":
-        from flarewatch.detect.deployed import shipped_weights
-
         return "yolo-shipped-" + hashlib.sha256(shipped_weights().read_bytes()).hexdigest()[:8]
     if hasattr(detector, "detect"):
         return str(getattr(detector, "version", type(detector).__name__))
@@ -249,7 +251,6 @@ def resolve_detector(detector, state_dir: Path | None = None):
     if detector == "yolo":
         import tempfile
 
-        from flarewatch.detect.deployed import shipped_weights
         from flarewatch.detect.yolo import YoloFlareDetector, offline_environment
 
         offline_environment(Path(state_dir or tempfile.gettempdir()) / "yolo")
@@ -264,8 +265,6 @@ def site_days_cache_path(recipe: "SyntheticRecipe", cache_dir: Path, detector=No
 
 def simulate_site_day_record(site, day: date, settings, detector=None, detector_version: str | None = None) -> dict:
     """One simulated site-day as the pipeline processes it: true flow + per-flare inputs."""
-    from flarewatch.estimate.site_day import estimate_site_day
-    from flarewatch.ingest.viirs import flare_like, parse_vnf_csv
     from flarewatch.simulation.scene import simulate_scene
 
     scene = simulate_scene(site, day)
@@ -282,7 +281,6 @@ def simulate_site_day_record(site, day: date, settings, detector=None, detector_
 def synthetic_site_days(recipe: SyntheticRecipe, *, cache_dir: Path | None = None, detector=None,
                         progress: bool = False) -> list[dict]:
     """Site-day records of ``recipe`` (cached as JSON under ``cache_dir`` when given)."""
-    from flarewatch.config import Settings
 
     detector = detector if detector is not None else recipe.detector
     path = site_days_cache_path(recipe, cache_dir, detector) if cache_dir else None

@@ -45,6 +45,8 @@ from flarewatch.ingest.sources.s2common import (
     SiteWindow,
     baseline_has_offset,
     day_bounds,
+    decode_band_window,
+    encode_band_window,
     feature_datetime,
     finish_tile,
     no_tile_result,
@@ -233,7 +235,6 @@ class EarthSearchS2:
 
     def _window(self, raw: dict, item: dict, asset_key: str, window: SiteWindow, download: bool) -> np.ndarray | None:
         """The asset's window resampled onto the site grid (native dtype), or None if it misses the AOI."""
-        from flarewatch.ingest.sources.s2common import decode_band_window
 
         name = f"windows/{item['id']}/{asset_key}.tif"
         if name not in raw:
@@ -260,7 +261,6 @@ class EarthSearchS2:
         from rasterio.warp import transform_bounds
         from rasterio.windows import Window
 
-        from flarewatch.ingest.sources.s2common import encode_band_window
 
         try:
             with rasterio.Env(**self.gdal_env), rasterio.open(_gdal_path(href)) as src:

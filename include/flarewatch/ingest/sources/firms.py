@@ -40,6 +40,7 @@ import time
 from datetime import date, timedelta
 
 from flarewatch.config import FIRMS_MAX_DAY_RANGE, Settings
+from flarewatch.ingest.sources.base import ViirsResult
 from flarewatch.ingest.sources.http import (
     PermanentSourceError,
     SourceError,
@@ -49,6 +50,7 @@ from flarewatch.ingest.sources.http import (
     request,
 )
 from flarewatch.sites import Site
+from flarewatch.store import objects as storage
 
 log = logging.getLogger(__name__)
 
@@ -265,13 +267,11 @@ class FirmsSource:
             timeout_s=src.http_timeout_s)
 
     def fetch_viirs(self, site: Site, day: date):
-        from flarewatch.ingest.sources.base import ViirsResult
         from flarewatch.ingest.viirs import (
             night_window_utc,
             utc_dates,
             vnf_csv_from_records,
         )
-        from flarewatch.store import objects as storage
 
         src = self.settings.sources
         bbox = site.bbox()

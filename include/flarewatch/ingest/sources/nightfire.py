@@ -31,6 +31,7 @@ import re
 from datetime import date
 
 from flarewatch.config import Settings
+from flarewatch.ingest.sources.base import ViirsResult
 from flarewatch.ingest.sources.http import (
     PermanentSourceError,
     TransientSourceError,
@@ -39,6 +40,7 @@ from flarewatch.ingest.sources.http import (
     request,
 )
 from flarewatch.sites import Site
+from flarewatch.store import objects as storage
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +171,6 @@ class NightfireSource:
         """(rawdata key, CSV text, parsed DataFrame) of the file for UTC date ``day``, or None when
         it is not published. Reuses memory, then rawdata, then downloads (and stores) it."""
         from flarewatch.ingest.viirs import parse_vnf_csv
-        from flarewatch.store import objects as storage
 
         if day in self._files:
             return self._files[day]
@@ -198,7 +199,6 @@ class NightfireSource:
         return self._files[day]
 
     def fetch_viirs(self, site: Site, day: date):
-        from flarewatch.ingest.sources.base import ViirsResult
         from flarewatch.ingest.viirs import (
             flare_like,
             in_bbox,

@@ -33,6 +33,7 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 
 from flarewatch.config import S2_NODATA_DN, S2_REFLECTANCE_OFFSET, S2_REFLECTANCE_SCALE
+from flarewatch.physics import solar_angles
 from flarewatch.sites import Site
 
 OUTCOMES = ("ok", "partial", "full_cloud", "no_scene", "nodata")
@@ -372,7 +373,6 @@ def decode_band_window(data: bytes) -> tuple[np.ndarray, object, object, float |
 
 def sun_zenith_fallback(lat: float, lon: float, when: datetime) -> float:
     """Solar zenith (deg) from the site position and UTC time (simple formula, ~1 deg)."""
-    from flarewatch.physics import solar_angles
 
     utc = when.astimezone(timezone.utc)
     hour = utc.hour + utc.minute / 60.0 + lon / 15.0
