@@ -39,6 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 def demo_chips(n: int, chip_px: int) -> tuple[list, float]:
     """``n`` detector chips cut from simulated demo tiles, and the chips per tile."""
     import numpy as np
+
     from flarewatch.detect.representation import chip_windows, detector_image
     from flarewatch.simulation.scene import simulate_scene
     from flarewatch.sites import load_sites
@@ -193,6 +194,7 @@ def main(argv=None) -> int:
 
     offline_environment(args.state)
     import torch
+
     from flarewatch.detect import deployed as detectors
     from flarewatch.detect.yolo import YoloFlareDetector
 

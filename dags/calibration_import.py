@@ -20,6 +20,7 @@ re-importing a file changes nothing.
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, get_current_context, task
+
 from flarewatch.orchestration.dags import DEFAULT_ARGS, START_DATE
 
 

@@ -16,6 +16,7 @@ Manual trigger (Params below) or weekly. Steps:
 from __future__ import annotations
 
 from airflow.sdk import Param, dag
+
 from flarewatch.orchestration.dags import DEFAULT_ARGS, START_DATE
 from flarewatch.orchestration.retrain import retrain_tasks
 

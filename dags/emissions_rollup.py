@@ -17,6 +17,7 @@ from airflow.sdk import (
     get_current_context,
     task,
 )
+
 from flarewatch.orchestration.dags import (
     DEFAULT_ARGS,
     EMISSION_ROLLUPS,

@@ -28,6 +28,7 @@ Reruns overwrite the same keys and rows; nothing is duplicated.
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, get_current_context, task
+
 from flarewatch.ingest.sources import INGEST_LANES
 from flarewatch.orchestration.dags import DEFAULT_ARGS, RAW_SCENES, START_DATE
 

@@ -33,6 +33,7 @@ from airflow.sdk import (
     get_current_context,
     task,
 )
+
 from flarewatch.orchestration.dags import (
     DEFAULT_ARGS,
     FLARE_EMISSIONS,

@@ -24,6 +24,7 @@ Weekly (Mon 04:00 UTC) or manual with the Params below. Steps:
 from __future__ import annotations
 
 from airflow.sdk import Param, dag
+
 from flarewatch.orchestration.dags import DEFAULT_ARGS, START_DATE
 from flarewatch.orchestration.retrain import backfill, retrain_tasks
 

@@ -172,6 +172,7 @@ def main(argv=None) -> int:
 
     offline_environment(args.cache.parent)
     from evaluate_regressor import build_units
+
     from flarewatch.evaluation.regressor import compare, heldout_experiment, table_text
     from flarewatch.training.regressor import library_versions
     from flarewatch.training.regressor_data import data_snapshot

@@ -157,7 +157,7 @@ class SourceSettings:
     sentinel_hub_conn_id: str = "flarewatch_sentinelhub"
 
     @classmethod
-    def from_env(cls, env: dict[str, str]) -> "SourceSettings":
+    def from_env(cls, env: dict[str, str]) -> SourceSettings:
         def num(name: str, default, kind=float):
             raw = env.get(name)
             if raw is None or raw.strip() == "":
@@ -240,7 +240,7 @@ class Settings:
     emission_factors: EmissionFactors = field(default_factory=EmissionFactors)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         cal = VolumeCalibration(method=env.get("FLAREWATCH_VOLUME_METHOD", "linear"))
         detector_kind = env.get("FLAREWATCH_DETECTOR", "yolo")

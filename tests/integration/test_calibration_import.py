@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+
 from flarewatch.config import Settings
 from flarewatch.meters import importer as cal
 from flarewatch.meters.formats import CalibrationFileError

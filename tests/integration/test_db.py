@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+
 from flarewatch.sites import load_sites
 from flarewatch.store import db
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from flarewatch.store import objects as storage
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

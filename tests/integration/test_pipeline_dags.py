@@ -8,10 +8,11 @@ and object counts must not change (idempotency).
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+
 from flarewatch.store import objects as storage
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -47,7 +48,7 @@ def _counts(conn, s3) -> dict:
 
 def _run_all(dags):
     ingest = dags["flare_ingest"].test(
-        logical_date=datetime(2025, 6, 4, 6, tzinfo=timezone.utc),  # the 06:00 run of the next day
+        logical_date=datetime(2025, 6, 4, 6, tzinfo=UTC),  # the 06:00 run of the next day
         run_conf={"site_ids": SITES})
     assert ingest.state == "success"
     process = dags["flare_process"].test(

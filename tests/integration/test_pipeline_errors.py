@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+
 from flarewatch.config import Settings
 from flarewatch.ingest.site_day import ingest_site_day
 from flarewatch.ingest.sources import get_source

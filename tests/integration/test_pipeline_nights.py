@@ -12,6 +12,7 @@ import math
 from datetime import date, timedelta
 
 import pytest
+
 from flarewatch.config import VIIRS_FLARE_MIN_TEMP_K, VIIRS_MATCH_RADIUS_M, Settings
 from flarewatch.ingest.site_day import ingest_site_day
 from flarewatch.ingest.sources import get_source

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from flarewatch.store import objects as storage
 from flarewatch.store import registry
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from flarewatch.store import db
 from flarewatch.store import objects as storage
 
@@ -243,6 +244,7 @@ def test_backfill_is_idempotent_and_records_the_version(seeded):
 
 def test_regressor_retrain_dag_registers_gates_and_backfills(seeded, airflow_env, s3, tmp_path, monkeypatch):
     from airflow.dag_processing.dagbag import DagBag
+
     from flarewatch.store import registry
 
     conn = seeded["conn"]

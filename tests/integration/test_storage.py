@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+
 from flarewatch.store import objects as storage
 
 pytestmark = pytest.mark.integration

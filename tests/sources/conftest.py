@@ -182,7 +182,7 @@ class LocalHTTPServer:
                 value = value[min(i, len(value) - 1)]
         try:
             return _to_reply(value, req)
-        except Exception as exc:  # a broken handler is a test bug: make it visible as a 599
+        except Exception as exc:  # noqa: BLE001 - a broken handler is a test bug: make it visible as a 599
             return Reply(599, f"test handler failed: {exc!r}\n")
 
     def requests_to(self, path: str) -> list[Request]:

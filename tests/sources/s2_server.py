@@ -91,8 +91,9 @@ def cogs_for_item(item: dict, site, day, *, margin_px: int = 30, offset: float |
     """
     import rasterio
     from affine import Affine
-    from flarewatch.ingest.sources.s2common import site_window
     from rasterio.warp import Resampling, reproject, transform_bounds
+
+    from flarewatch.ingest.sources.s2common import site_window
 
     rho, sim_cloud, tile = scene_reflectance(site, day)
     if cloud is None:
@@ -230,9 +231,10 @@ def process_tiff(site, day, *, cloud_band: str = "SCL", drop=None, cloud: np.nda
     ``drop``: bool (H, W) of pixels without data (dataMask 0); ``nodata_all``: no data at all.
     """
     import rasterio
+    from rasterio.io import MemoryFile
+
     from flarewatch.ingest.sources.s2common import site_window
     from flarewatch.simulation.scene import simulate_scene
-    from rasterio.io import MemoryFile
 
     tile = simulate_scene(site, day).tile
     win = site_window(site)

@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+
 from flarewatch.config import Settings
 from flarewatch.ingest.sources import (
     INGEST_LANES,

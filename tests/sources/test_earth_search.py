@@ -7,15 +7,6 @@ from datetime import date
 
 import numpy as np
 import pytest
-from flarewatch.ingest.sources.earth_search import EarthSearchS2
-from flarewatch.ingest.sources.http import (
-    PermanentSourceError,
-    TransientSourceError,
-    make_session,
-)
-from flarewatch.ingest.sources.s2common import geometry_in_window_crs, site_window
-from flarewatch.sites import Site
-from flarewatch.tiles import decode_tile
 from s2_server import (
     T01WCR,
     T38XNF,
@@ -26,6 +17,16 @@ from s2_server import (
     load_item,
     scene_reflectance,
 )
+
+from flarewatch.ingest.sources.earth_search import EarthSearchS2
+from flarewatch.ingest.sources.http import (
+    PermanentSourceError,
+    TransientSourceError,
+    make_session,
+)
+from flarewatch.ingest.sources.s2common import geometry_in_window_crs, site_window
+from flarewatch.sites import Site
+from flarewatch.tiles import decode_tile
 
 # Sites inside the fixture items' footprints (3 km AOI = 150 px keeps the tests quick).
 KARA = Site("kara-1", "Kara test pad", "test", "test", "RU", 72.90, 47.90, aoi_km=3.0)  # UTM 38 = item zone

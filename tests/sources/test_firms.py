@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date
 
 import numpy as np
 import pytest
+
 from flarewatch.config import Settings
 from flarewatch.ingest.sources.firms import (
     FirmsClient,
@@ -240,9 +241,9 @@ def test_map_key_comes_lazily_from_the_airflow_connection(http_server, monkeypat
 @pytest.mark.live
 def test_live_firms_area_api():
     """Needs AIRFLOW_CONN_FLAREWATCH_FIRMS (password = MAP_KEY) and FLAREWATCH_LIVE_TESTS=1."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    day = (datetime.now(timezone.utc) - timedelta(days=2)).date()
+    day = (datetime.now(UTC) - timedelta(days=2)).date()
     res = FirmsSource(Settings.from_env({"FLAREWATCH_FIRMS_SOURCES": "VIIRS_NOAA20_NRT"})).fetch_viirs(SITE, day)
     assert res.status == "ingested" and res.raw_objects
     parse_vnf_csv(res.viirs_csv)

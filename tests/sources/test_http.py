@@ -6,6 +6,7 @@ import time
 
 import pytest
 import requests
+
 from flarewatch.ingest.sources import http
 from flarewatch.ingest.sources.http import (
     PermanentSourceError,

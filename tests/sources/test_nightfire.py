@@ -6,9 +6,10 @@ The VNF licence forbids shipping real rows: every row here is synthetic, in the 
 from __future__ import annotations
 
 import gzip
-from datetime import date
+from datetime import UTC, date
 
 import pytest
+
 from flarewatch.config import Settings
 from flarewatch.ingest.sources.http import PermanentSourceError
 from flarewatch.ingest.sources.nightfire import (
@@ -221,9 +222,9 @@ def test_s3_template_and_rawdata_cache(s3):
 @pytest.mark.live
 def test_live_nightfire():
     """Needs FLAREWATCH_VNF_URL_TEMPLATE, AIRFLOW_CONN_FLAREWATCH_VNF and FLAREWATCH_LIVE_TESTS=1."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    day = (datetime.now(timezone.utc) - timedelta(days=10)).date()
+    day = (datetime.now(UTC) - timedelta(days=10)).date()
     res = NightfireSource(Settings.from_env()).fetch_viirs(SITE, day)
     assert res.status in ("ingested", "no_data")
 

@@ -8,6 +8,17 @@ from datetime import date
 
 import numpy as np
 import pytest
+from s2_server import (
+    T01WCR,
+    T38XNF,
+    SentinelHubStub,
+    item_day,
+    live,
+    load_item,
+    process_tiff,
+    sh_feature,
+)
+
 from flarewatch.ingest.sources.http import PermanentSourceError, TransientSourceError
 from flarewatch.ingest.sources.s2common import site_window
 from flarewatch.ingest.sources.sentinel_hub import (
@@ -20,16 +31,6 @@ from flarewatch.ingest.sources.sentinel_hub import (
 from flarewatch.simulation.scene import simulate_scene
 from flarewatch.sites import Site
 from flarewatch.tiles import decode_tile
-from s2_server import (
-    T01WCR,
-    T38XNF,
-    SentinelHubStub,
-    item_day,
-    live,
-    load_item,
-    process_tiff,
-    sh_feature,
-)
 
 SITE = Site("kara-1", "Kara test pad", "test", "test", "RU", 72.90, 47.90, aoi_km=3.0)
 DAY = item_day(load_item(T38XNF))  # 2025-04-22

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -146,7 +146,7 @@ def test_run_queries(fake, api):
         "total_entries": 3})
     fake.routes[("GET", "/api/v2/dags/flare_process/dagRuns/r1")] = run_json("flare_process", "r1", "success")
     assert api.count_runs("flare_process", ["queued", "running"]) == 3
-    since = datetime(2025, 6, 2, 6, 30, 15, 123456, tzinfo=timezone.utc)
+    since = datetime(2025, 6, 2, 6, 30, 15, 123456, tzinfo=UTC)
     assert api.run_ids("flare_process", "failed", since) == ["r1"]
     assert api.run_state("flare_process", "r1") == "success"
     count, failed, _ = fake.api_calls()
@@ -163,12 +163,12 @@ def test_backfill_calls(fake, api):
     assert demo.create_backfill(api, date(2025, 6, 1), date(2025, 6, 7)).id == 7
     running = [b.id for b in api.backfills("flare_ingest") if b.completed_at is None]
     assert running == [7]
-    assert api.backfill(7).completed_at == datetime(2025, 6, 2, 7, tzinfo=timezone.utc)
+    assert api.backfill(7).completed_at == datetime(2025, 6, 2, 7, tzinfo=UTC)
     create, listing, _ = fake.api_calls()
     body = create["json"]
     # acquisition days 06-01 .. 06-07 are the runs of 06-02 .. 06-08 (flare_ingest processes the previous day)
-    assert datetime.fromisoformat(body.pop("from_date")) == datetime(2025, 6, 2, tzinfo=timezone.utc)
-    assert datetime.fromisoformat(body.pop("to_date")) == datetime(2025, 6, 8, 23, 59, 59, tzinfo=timezone.utc)
+    assert datetime.fromisoformat(body.pop("from_date")) == datetime(2025, 6, 2, tzinfo=UTC)
+    assert datetime.fromisoformat(body.pop("to_date")) == datetime(2025, 6, 8, 23, 59, 59, tzinfo=UTC)
     assert body == {"dag_id": "flare_ingest", "reprocess_behavior": "completed", "max_active_runs": 4,
                     "run_backwards": False, "dag_run_conf": {}}
     assert listing["query"] == {"dag_id": ["flare_ingest"], "limit": ["100"]}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from flarewatch.config import MCF_TO_M3
 from flarewatch.meters import formats
 from flarewatch.meters import importer as cal

@@ -419,7 +419,7 @@ def test_named_volumes_are_declared(compose: dict[str, Any]) -> None:
 def test_host_ports_do_not_collide(compose: dict[str, Any]) -> None:
     seen: dict[tuple[int, str], str] = {}
     for name, svc in services_of(compose).items():
-        for host_ip, host_port, _target, proto in published_ports(svc):
+        for _host_ip, host_port, _target, proto in published_ports(svc):
             key = (host_port, proto)
             assert key not in seen, f"host port {host_port}/{proto} used by {seen[key]} and {name}"
             seen[key] = name
@@ -751,7 +751,7 @@ def _imports(path: Path) -> list[tuple[str, bool]]:
         if isinstance(node, ast.Import):
             out.extend((a.name, id(node) in top) for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            out.extend(((f"{node.module}.{a.name}", id(node) in top) for a in node.names))
+            out.extend((f"{node.module}.{a.name}", id(node) in top) for a in node.names)
     return out
 
 

@@ -8,6 +8,7 @@ from datetime import date, datetime
 import numpy as np
 import pytest
 from affine import Affine
+
 from flarewatch import physics
 from flarewatch.config import S2_WAVELENGTH_UM, ThresholdDetectorConfig
 from flarewatch.detect.threshold import (

@@ -7,6 +7,7 @@ import shutil
 from datetime import date
 
 import pytest
+
 from flarewatch.detect import deployed as detectors
 from flarewatch.simulation.scene import simulate_scene
 from flarewatch.sites import load_sites

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from flarewatch.config import EmissionFactors
 from flarewatch.estimate.co2 import Emission, co2_from_volume
 

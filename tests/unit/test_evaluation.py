@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import date
 
 import pytest
+
 from flarewatch.config import Settings, VolumeCalibration
 from flarewatch.evaluation import baseline as ev
 from flarewatch.sites import load_sites

@@ -8,6 +8,7 @@ from datetime import datetime
 import numpy as np
 import pytest
 from affine import Affine
+
 from flarewatch import physics
 from flarewatch.config import S2_WAVELENGTH_UM, STEFAN_BOLTZMANN
 from flarewatch.detect.threshold import Detection, detect_flares

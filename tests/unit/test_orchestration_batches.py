@@ -3,6 +3,7 @@
 from datetime import date
 
 import pytest
+
 from flarewatch.process.batch import batch_site_days
 
 

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pytest
+
 from flarewatch import physics
 from flarewatch.config import S2_WAVELENGTH_UM
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from flarewatch.estimate import regressor as R
 from flarewatch.estimate.calibrations import estimate_volume
 from flarewatch.evaluation import regressor as RE

@@ -7,6 +7,7 @@ from datetime import date
 
 import numpy as np
 import pytest
+
 from flarewatch.estimate.regressor import INPUT_COLUMNS, flare_inputs_matrix
 from flarewatch.training import regressor_data as D
 

@@ -9,6 +9,8 @@ from datetime import datetime
 import numpy as np
 import pytest
 from affine import Affine
+from PIL import Image
+
 from flarewatch.detect.threshold import Detection
 from flarewatch.process.render import (
     BOX_COLOUR,
@@ -18,7 +20,6 @@ from flarewatch.process.render import (
     false_colour,
 )
 from flarewatch.tiles import Tile
-from PIL import Image
 
 # A 40 x 60 tile in UTM 38N whose upper-left corner is near Rumaila, Iraq (30.6 N, 47.3 E).
 UL_X, UL_Y = 720000.0, 3387000.0

@@ -2,6 +2,7 @@ from datetime import datetime
 
 import numpy as np
 from affine import Affine
+
 from flarewatch.detect.representation import RHO_MAX, chip_windows, detector_image
 from flarewatch.tiles import Tile
 

@@ -7,11 +7,12 @@ import io
 import json
 import math
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
+
 from flarewatch import physics
 from flarewatch.config import STEFAN_BOLTZMANN, VNF_FILL_VALUE
 from flarewatch.simulation.flares import FlareTruth, site_flares
@@ -247,14 +248,14 @@ def test_swir_radiance_recovers_temperature_and_radiant_heat(series):
         r, c = int(f["row"]), int(f["col"])
         ring = np.ones((7, 7), bool)
         ring[1:6, 1:6] = False
-        l = {}
+        radiance = {}
         for band, rho in (("B12", b12), ("B11", b11)):
             bg = np.nanmedian(rho[r - 3 : r + 4, c - 3 : c + 4][ring])
             excess = rho[r - 1 : r + 2, c - 1 : c + 2] - bg
             doy = scene.acquisition_date.timetuple().tm_yday
-            l[band] = float(physics.reflectance_to_radiance(excess, band, tile.sun_zenith_deg, doy).sum())
-        dt.append(float(physics.ratio_temperature(l["B12"], l["B11"])) - f["temperature_k"])
-        ratio.append(float(physics.swir_frp_mw(l["B12"])) / f["radiant_heat_mw"])
+            radiance[band] = float(physics.reflectance_to_radiance(excess, band, tile.sun_zenith_deg, doy).sum())
+        dt.append(float(physics.ratio_temperature(radiance["B12"], radiance["B11"])) - f["temperature_k"])
+        ratio.append(float(physics.swir_frp_mw(radiance["B12"])) / f["radiant_heat_mw"])
     assert len(dt) >= 5
     assert abs(np.median(dt)) < 100
     assert 0.8 < np.median(ratio) < 1.15
@@ -373,7 +374,7 @@ def test_vnf_csv_schema_and_physics(series):
         # the night after the daytime pass: ~01:30 local mean solar time on the next day
         lon0 = SITES[scene.site_id].lon
         for ts, lat, lon in zip(df["Date_Mscan"], df["Lat_GMTCO"], df["Lon_GMTCO"]):
-            t = datetime.strptime(ts, "%Y/%m/%d %H:%M:%S.%f").replace(tzinfo=timezone.utc)
+            t = datetime.strptime(ts, "%Y/%m/%d %H:%M:%S.%f").replace(tzinfo=UTC)
             local = t + timedelta(hours=lon0 / 15.0)
             assert local.date() == scene.acquisition_date + timedelta(days=1)
             assert 0.5 <= local.hour + local.minute / 60 <= 2.5

@@ -7,6 +7,7 @@ from datetime import date, datetime
 import numpy as np
 import pytest
 from affine import Affine
+
 from flarewatch.config import Settings
 from flarewatch.orchestration.dates import (
     acquisition_date_for_run,

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from flarewatch.simulation.scene import simulate_scene
 from flarewatch.sites import Site
 from flarewatch.training.detector_data import (
@@ -18,7 +20,6 @@ from flarewatch.training.detector_data import (
     visible_flares,
     yolo_label_lines,
 )
-from PIL import Image
 
 TINY = DatasetSpec(
     n_sites_train=2,

@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 import pytest
+
 from flarewatch.ingest.viirs import (
     EARTH_MEAN_RADIUS_M,
     VNF_COLUMNS,

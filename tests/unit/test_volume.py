@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from flarewatch.config import STEFAN_BOLTZMANN, VolumeCalibration
 from flarewatch.estimate.calibrations import (
     VOLUME_MODEL_VERSION,

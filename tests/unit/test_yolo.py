@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from flarewatch.detect import yolo
 from flarewatch.detect.representation import chip_windows, detector_image
 from flarewatch.simulation.scene import simulate_scene

@@ -62,7 +62,10 @@ def deployable_weights(fetch, model_dir: Path, formats=EXPORT_FORMATS, imgsz: in
     """
     model_dir = Path(model_dir)
     weights = model_dir / MODEL_FILE
-    missing = lambda: [f for f in formats if not _exported(model_dir, f)]
+
+    def missing() -> list[str]:
+        return [f for f in formats if not _exported(model_dir, f)]
+
     if weights.exists() and not missing():
         return weights
     with _file_lock(model_dir.parent / f".{model_dir.name}.lock"):

@@ -14,8 +14,9 @@ admin password (``simple_auth_manager_passwords.json.generated``).
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time
+from typing import Any
 
 import urllib3
 from airflow_client.client import (
@@ -53,7 +54,7 @@ class AirflowApi:
         """Close the pooled HTTP connections."""
         self.client.rest_client.pool_manager.clear()
 
-    def __enter__(self) -> "AirflowApi":
+    def __enter__(self) -> AirflowApi:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -138,8 +139,8 @@ class AirflowApi:
         """Backfill the runs of ``dag_id`` whose dates fall on ``first`` .. ``last`` (whole UTC days)."""
         body = BackfillPostBody(
             dag_id=dag_id,
-            from_date=datetime.combine(first, time(0, 0, 0), timezone.utc),
-            to_date=datetime.combine(last, time(23, 59, 59), timezone.utc),
+            from_date=datetime.combine(first, time(0, 0, 0), UTC),
+            to_date=datetime.combine(last, time(23, 59, 59), UTC),
             reprocess_behavior=ReprocessBehavior(reprocess), max_active_runs=max_active_runs,
             run_backwards=False, dag_run_conf={})
         return self._call("POST /api/v2/backfills", self.backfills_api.create_backfill, body)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date, datetime, timedelta, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 
 from flarewatch.config import Settings
 from flarewatch.dev import localstack
@@ -148,7 +148,7 @@ def run_demo(start: date, n_days: int, timeout: float, log: Callable[[str], None
         calibration_run = load_demo_calibration(api, paths, start, end, log)
 
         # flare_ingest runs at 06:00 UTC for the previous day: acquisition day D is the run of D+1.
-        since = datetime.now(timezone.utc)
+        since = datetime.now(UTC)
         conn = db.connect(localstack.results_db_dsn(paths))
         try:
             with conn.cursor() as cur:

@@ -38,7 +38,7 @@ class StackPaths:
     state: Path
 
     @classmethod
-    def default(cls) -> "StackPaths":
+    def default(cls) -> StackPaths:
         return cls(Path(os.environ.get("FLAREWATCH_STATE_DIR", REPO_ROOT / ".state")).resolve())
 
     @property

@@ -376,7 +376,7 @@ class VolumeRegressor:
         return path
 
     @classmethod
-    def load(cls, path: Path | str) -> "VolumeRegressor":
+    def load(cls, path: Path | str) -> VolumeRegressor:
         """Load a file written by ``save``; refuses types outside ``TRUSTED_TYPES`` (never trusted=True).
 
         A file saved before the sub-package split (class path ``flarewatch.regressor.*``) loads

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from datetime import UTC
 
 import numpy as np
 import pandas as pd
@@ -257,9 +258,9 @@ def night_window_utc(lon: float, day) -> tuple:
     """[start, end) in UTC of the night after ``day``'s daytime pass at longitude ``lon`` (deg):
     local mean solar time 18:00 on ``day`` to 06:00 on ``day + 1``. The VIIRS night overpasses
     (S-NPP, NOAA-20, NOAA-21) are around 01:30 LMST, the simulator's convention too."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    midnight = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(days=1)
+    midnight = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
     centre = midnight - timedelta(hours=float(lon) / 15.0)
     return centre - timedelta(hours=6), centre + timedelta(hours=6)
 

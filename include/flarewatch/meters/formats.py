@@ -13,9 +13,9 @@ import hashlib
 import io
 import logging
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Iterable, Mapping, Sequence
 
 from flarewatch.config import MCF_TO_M3
 

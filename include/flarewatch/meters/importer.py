@@ -29,9 +29,9 @@ from __future__ import annotations
 import csv
 import json
 import logging
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 from flarewatch.meters.formats import (
     Period,

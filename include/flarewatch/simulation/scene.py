@@ -59,7 +59,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 from scipy.special import ndtr
@@ -204,7 +204,7 @@ def simulate_scene(site: Site, day: date, *, size_px: int | None = None) -> Simu
     sid = site.site_id
     doy = day.timetuple().tm_yday
 
-    acquired_at = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(hours=10.5 - site.lon / 15.0)
+    acquired_at = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(hours=10.5 - site.lon / 15.0)
     sza, saz = solar_angles(site.lat, doy, 10.5)
     sza = min(sza, MAX_SUN_ZENITH_DEG)
 
@@ -324,7 +324,7 @@ def simulate_scene(site: Site, day: date, *, size_px: int | None = None) -> Simu
         )  # fmt: skip
     fires = []
     fwd = crs_transformer(site.utm_epsg, 4326)
-    for k, centre, length, t_fire, pts_r, pts_c, temps, areas, night in fires_spec:
+    for k, centre, length, _t_fire, pts_r, pts_c, temps, areas, night in fires_spec:
         tr_ = transmittance(*centre)
         for r, c, t, a in zip(pts_r, pts_c, temps, areas):
             _add_source(hot, occl, float(r), float(c), float(a), _planck_reflectance(float(t), sza, doy), tr_)

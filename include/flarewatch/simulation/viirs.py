@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 
@@ -59,7 +59,7 @@ def viirs_night(site: Site, day: date, lc: str, clim: Climate, flares: list[Flar
     cf_night = cloud_fraction_target(rng, clim)
     offset_min = float(rng.uniform(-45.0, 45.0))
     scan = abs(offset_min) / 45.0  # 0 at nadir .. 1 at the swath edge (assumption)
-    scan_time = datetime(night.year, night.month, night.day, tzinfo=timezone.utc) + timedelta(
+    scan_time = datetime(night.year, night.month, night.day, tzinfo=UTC) + timedelta(
         hours=1.5 - site.lon / 15.0, minutes=offset_min
     )
     area_pixel_km2 = 0.4 + 0.4 * scan * scan

@@ -11,7 +11,9 @@ DataFrame has one row per unit with columns:
 | ``n_days_processed`` | days of the period with a processed scene (the days the model sees) |
 | ``n_flares`` | detections on those days (all days together) |
 | ``target_kscm_d`` | metered volume / ``n_days``: mean daily flared volume, thousand m3/day |
-| ``flare_inputs`` | ``numpy`` array (n_flares, len(``estimate.regressor.INPUT_COLUMNS``)): one row per detection of the processed days (``estimate.regressor.flare_inputs`` of its features) |
+| ``flare_inputs`` | array (n_flares, len(``INPUT_COLUMNS``)): a row per detection of the processed days |
+
+(``INPUT_COLUMNS`` and ``flare_inputs``, the row of one detection's features, are in ``estimate.regressor``.)
 
 The regressor's design row of a unit is ``sum_f phi(flare_inputs_f) / n_days_processed`` (see
 ``regressor``), i.e. the mean over the processed days of the site-day sums, so a unit keeps the
@@ -258,7 +260,7 @@ def resolve_detector(detector, state_dir: Path | None = None):
     return detector, version
 
 
-def site_days_cache_path(recipe: "SyntheticRecipe", cache_dir: Path, detector=None) -> Path:
+def site_days_cache_path(recipe: SyntheticRecipe, cache_dir: Path, detector=None) -> Path:
     """Where ``synthetic_site_days`` caches ``recipe``'s site-days."""
     return Path(cache_dir) / f"site-days-{recipe.site_day_key(detector_version(detector or recipe.detector))}.json"
 

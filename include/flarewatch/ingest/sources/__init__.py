@@ -185,12 +185,12 @@ class CompositeSource:
         if "sentinel2" in sensors:
             try:
                 self._fill_s2(data, s2, site, day)
-            except Exception as exc:  # recorded as failed by ingest_site_day, then re-raised
+            except Exception as exc:  # noqa: BLE001 - recorded as failed by ingest_site_day, then re-raised
                 data.errors["sentinel2"] = exc
         if "viirs" in sensors:
             try:
                 self._fill_viirs(data, vi, site, day)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - as for Sentinel-2 above
                 data.errors["viirs"] = exc
         return data
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 import csv
 import logging
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 
 from flarewatch.config import FIRMS_MAX_DAY_RANGE, Settings
 from flarewatch.ingest.sources.base import ViirsResult
@@ -106,10 +106,10 @@ def _float(value) -> float | None:
 
 def scan_time(row: dict):
     """UTC datetime of a FIRMS row (``acq_date`` YYYY-MM-DD + ``acq_time`` HHMM, zero-padded or not)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     hhmm = str(row.get("acq_time", "")).strip().split(".")[0].zfill(4)
-    return datetime.strptime(f"{row['acq_date'].strip()} {hhmm}", "%Y-%m-%d %H%M").replace(tzinfo=timezone.utc)
+    return datetime.strptime(f"{row['acq_date'].strip()} {hhmm}", "%Y-%m-%d %H%M").replace(tzinfo=UTC)
 
 
 def keep_row(row: dict, *, bbox, window, min_confidence: str = "n") -> bool:

@@ -200,7 +200,7 @@ def airflow_connection(conn_id: str, *, provider: str, required: bool = True):
             from airflow.sdk.log import mask_secret
 
             mask_secret(conn.password)
-        except Exception:  # masking is best effort outside a task
+        except Exception:  # noqa: BLE001 - masking is best effort outside a task
             pass
     return conn
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 
@@ -208,7 +208,7 @@ def feature_datetime(feature: dict) -> datetime:
     if not text:
         raise ValueError(f"catalogue feature {feature.get('id')!r} has no properties.datetime")
     dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def cloud_cover(feature: dict) -> float | None:
@@ -374,7 +374,7 @@ def decode_band_window(data: bytes) -> tuple[np.ndarray, object, object, float |
 def sun_zenith_fallback(lat: float, lon: float, when: datetime) -> float:
     """Solar zenith (deg) from the site position and UTC time (simple formula, ~1 deg)."""
 
-    utc = when.astimezone(timezone.utc)
+    utc = when.astimezone(UTC)
     hour = utc.hour + utc.minute / 60.0 + lon / 15.0
     doy = (utc + timedelta(hours=lon / 15.0)).timetuple().tm_yday
     return solar_angles(lat, doy, hour % 24.0)[0]
@@ -454,7 +454,7 @@ def day_bounds(day: date | datetime) -> tuple[date, datetime, datetime]:
     """(date, start, end) of a UTC acquisition day: [00:00:00, 23:59:59.999]."""
     if isinstance(day, datetime):
         day = day.date()
-    start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     return day, start, start + timedelta(days=1) - timedelta(milliseconds=1)
 
 

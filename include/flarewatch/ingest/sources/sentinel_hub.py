@@ -34,7 +34,7 @@ import hashlib
 import json
 import logging
 import re
-from datetime import date, timedelta, timezone
+from datetime import UTC, date, timedelta
 
 import numpy as np
 
@@ -334,8 +334,8 @@ class SentinelHubS2:
         from sentinelhub import CRS, BBox, MimeType, MosaickingOrder, SentinelHubRequest
 
         times = [feature_datetime(f) for f in features]
-        t0 = (min(times) - timedelta(minutes=2)).astimezone(timezone.utc).replace(tzinfo=None)
-        t1 = (max(times) + timedelta(minutes=2)).astimezone(timezone.utc).replace(tzinfo=None)
+        t0 = (min(times) - timedelta(minutes=2)).astimezone(UTC).replace(tzinfo=None)
+        t1 = (max(times) + timedelta(minutes=2)).astimezone(UTC).replace(tzinfo=None)
         return SentinelHubRequest(
             evalscript=evalscript(self.cloud_band),
             input_data=[SentinelHubRequest.input_data(
