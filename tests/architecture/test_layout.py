@@ -141,3 +141,37 @@ def test_dag_parse_time_imports_stay_light():
                          env={**__import__("os").environ, "PYTHONPATH": str(PKG.parent)})
     assert "HEAVY=" in out.stdout, out.stderr[-2000:]
     assert out.stdout.strip().split("HEAVY=")[-1] == "", f"heavy modules imported at DAG parse time: {out.stdout}"
+
+
+def test_model_versions_sql_lives_in_the_registry():
+    """Every statement on ``model_versions`` is in ``store/registry.py`` (and the migrations)."""
+    offenders = []
+    for name, path in _modules().items():
+        if name == "flarewatch.store.registry":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and "model_versions" in node.value:
+                if any(kw in node.value.upper() for kw in ("SELECT ", "UPDATE ", "INSERT ", "DELETE ")):
+                    offenders.append(f"{name}:{node.lineno}")
+    assert not offenders, f"model_versions SQL outside store/registry.py: {offenders}"
+
+
+def test_no_module_uses_another_modules_private_names():
+    """``from x import _name`` / ``x._name`` across modules couples them to internals."""
+    modules = _modules()
+    offenders = []
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text())
+        aliases = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("flarewatch"):
+                for a in node.names:
+                    if a.name.startswith("_") and not a.name.startswith("__"):
+                        offenders.append(f"{name}: from {node.module} import {a.name}")
+                    if f"{node.module}.{a.name}" in modules:
+                        aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                    and node.attr.startswith("_") and not node.attr.startswith("__")):
+                offenders.append(f"{name}:{node.lineno}: {aliases[node.value.id]}.{node.attr}")
+    assert not offenders, "private names used across modules:\n" + "\n".join(offenders)

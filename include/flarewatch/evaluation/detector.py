@@ -23,7 +23,7 @@ from flarewatch.evaluation.metrics import match_detections, prf
 from flarewatch.simulation.scene import simulate_scene
 from flarewatch.training.detector_data import (
     DatasetSpec,
-    _site_days,
+    scene_days,
     synthetic_sites,
     visible_flares,
 )
@@ -58,7 +58,7 @@ def evaluate_detectors(detectors: dict, spec: DatasetSpec = DatasetSpec(), split
     seconds = defaultdict(float)
     n_scenes = 0
     for site in synthetic_sites(split, spec.n_sites(split), spec.seed, spec.aoi_km):
-        for day in _site_days(site, spec.days_per_site, spec.seed):
+        for day in scene_days(site, spec.days_per_site, spec.seed):
             scene = simulate_scene(site, day)
             labeled, _hidden = visible_flares(scene, spec)
             true_rc = [(f["row"], f["col"]) for f in labeled]

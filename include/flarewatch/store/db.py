@@ -255,6 +255,18 @@ def replace_site_day_results(
         )
 
 
+def upsert_reestimated_emissions(conn, emissions: Sequence[dict], site_days: Sequence[tuple[str, date]]) -> None:
+    """Upsert re-estimated ``flare_emissions`` rows (a new volume model on existing detections) and
+    mark their site-days' processed scenes as processed now, where nothing is pending, so the
+    rollup sweep (``stale_rollup_days``) refreshes their daily and monthly rows. One transaction."""
+    with transaction(conn) as cur:
+        if emissions:
+            cur.executemany(_upsert_sql("flare_emissions", EMISSION_COLUMNS), [_row(e, EMISSION_COLUMNS) for e in emissions])
+        for site_id, day in site_days:
+            cur.execute("UPDATE scenes SET processed_at = now() WHERE site_id = %s AND acquisition_date = %s"
+                        " AND processed_at IS NOT NULL AND processed_at >= ingested_at", (site_id, day))
+
+
 def scene_site_days(conn, days: Iterable[date]) -> list[tuple[str, date]]:
     """(site_id, day) pairs with at least one recorded scene on one of ``days``."""
     with conn.cursor() as cur:

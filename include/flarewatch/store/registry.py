@@ -110,6 +110,23 @@ def version_metrics(conn, model_name: str, version: int) -> dict:
     return row[0] or {}
 
 
+def merge_metrics(conn, model_name: str, version: int, metrics: dict) -> None:
+    """Merge ``metrics`` into a version's stored metrics (e.g. the champion re-scored on the
+    challenger's held-out data, so that the gate compares like with like)."""
+    import json
+
+    with db.transaction(conn) as cur:
+        cur.execute("UPDATE model_versions SET metrics = metrics || %s::jsonb WHERE model_name = %s AND version = %s",
+                    (json.dumps(metrics), model_name, version))
+
+
+def record_decision(conn, model_name: str, version: int, reason: str) -> None:
+    """Store a promotion decision on a version's row without moving the alias."""
+    with db.transaction(conn) as cur:
+        cur.execute("UPDATE model_versions SET decision = %s WHERE model_name = %s AND version = %s",
+                    (reason, model_name, version))
+
+
 def decide_and_promote(conn, model_name: str, version: int, metric: str, *, higher_is_better: bool = True,
                        min_delta: float = 0.0) -> GateDecision:
     """Apply the promotion gate to ``version`` against the current champion; move the alias if it passes.

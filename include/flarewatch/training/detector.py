@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -90,10 +89,7 @@ def train_challenger(conn, s3, settings: Settings, params: dict, run_id: str = "
         champion_version = v0
     elif champion_version is not None:
         # the champion's stored metrics must come from the same test tiles as the challenger's
-        with conn.cursor() as cur:
-            cur.execute("UPDATE model_versions SET metrics = metrics || %s::jsonb WHERE model_name=%s AND version=%s",
-                        (json.dumps(metrics["champion"]), MODEL_NAME, champion_version))
-        conn.commit()
+        registry.merge_metrics(conn, MODEL_NAME, champion_version, metrics["champion"])
 
     version = registry.register(
         conn, s3, settings.processed_bucket, MODEL_NAME, {"best.pt": best}, metrics["challenger"],

@@ -198,7 +198,8 @@ def synthetic_sites(split: str, n: int, seed: int, aoi_km: float = 6.4) -> list[
     return sites
 
 
-def _site_days(site: Site, n: int, seed: int) -> list[date]:
+def scene_days(site: Site, n: int, seed: int) -> list[date]:
+    """The ``n`` acquisition days of a synthetic site in a dataset (deterministic in ``seed``)."""
     rng = _rng("days", seed, site.site_id)
     offsets = rng.choice(
         731, size=min(n, 731), replace=False
@@ -483,7 +484,7 @@ def build_dataset(
                   "hidden_flares": 0, "tags": {t: 0 for t in TAGS}}  # fmt: skip
         with open(out_dir / "meta" / f"{split}.jsonl", "w") as meta_f:
             for site in sites:
-                for day in _site_days(site, spec.days_per_site, spec.seed):
+                for day in scene_days(site, spec.days_per_site, spec.seed):
                     scene = simulate_scene(site, day)
                     counts["scenes"] += 1
                     rng = _rng("chips", spec.seed, site.site_id, day.isoformat())

@@ -157,10 +157,7 @@ def train_challenger(conn, s3, settings: Settings, *, params: dict | None = None
         champion_version = v0
     elif champion_version is not None:
         # the champion's stored metrics must come from the same held-out units as the challenger's
-        with conn.cursor() as cur:
-            cur.execute("UPDATE model_versions SET metrics = metrics || %s::jsonb WHERE model_name = %s AND version = %s",
-                        (json.dumps({**metrics["champion"], "baselines": baselines}), MODEL_NAME, champion_version))
-        conn.commit()
+        registry.merge_metrics(conn, MODEL_NAME, champion_version, {**metrics["champion"], "baselines": baselines})
 
     version = registry.next_version(conn, MODEL_NAME)
     model.version = f"regressor-v{version}"
@@ -200,9 +197,7 @@ def promote(conn, version: int, *, min_delta: float = 0.0, model_name: str = MOD
         b = (base or {}).get("mae")
         if mae is None or b is None or not float(mae) < float(b):
             decision = registry.GateDecision(False, f"challenger mae={mae} does not beat {name} mae={b}")
-            with db.transaction(conn) as cur:
-                cur.execute("UPDATE model_versions SET decision = %s WHERE model_name = %s AND version = %s",
-                            (decision.reason, model_name, version))
+            registry.record_decision(conn, model_name, version, decision.reason)
             return decision
     return registry.decide_and_promote(conn, model_name, version, "mae", higher_is_better=False, min_delta=min_delta)
 
@@ -237,13 +232,7 @@ def backfill_volumes(conn, model, settings: Settings, start: date, end: date, *,
     em_rows = []
     for (site_id, day), items in by_day.items():
         em_rows += emission_rows(site_id, day, [k for k, _ in items], [f for _, f in items], model, settings)
-    with db.transaction(conn) as cur:
-        if em_rows:
-            cur.executemany(db._upsert_sql("flare_emissions", db.EMISSION_COLUMNS),
-                            [db._row(e, db.EMISSION_COLUMNS) for e in em_rows])
-        for site_id, day in by_day:
-            cur.execute("UPDATE scenes SET processed_at = now() WHERE site_id = %s AND acquisition_date = %s"
-                        " AND processed_at IS NOT NULL AND processed_at >= ingested_at", (site_id, day))
+    db.upsert_reestimated_emissions(conn, em_rows, list(by_day))
     days = sorted({d for _, d in by_day})
     log.info("backfill %s..%s with %s: %d flare_emissions rows on %d site-days", start, end, model.version,
              len(em_rows), len(by_day))
