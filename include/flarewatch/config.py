@@ -62,6 +62,13 @@ class ThresholdDetectorConfig:
 # --------------------------------------------------------------------------------------------
 VNF_FILL_VALUE = 999999  # VNF CSV fill value (domain.md, VIIRS Nightfire)
 VIIRS_FLARE_MIN_TEMP_K = 1200.0  # flares >= 1200 K, biomass fires 800-1200 K (Elvidge et al. 2013; Zhizhin 2021)
+# Sentinel-2 colour temperature below which a hot spot is taken as a fire, not a flame: flares burn at
+# ~1600-2000 K, biomass fires at ~800-1200 K (Elvidge et al. 2013, Remote Sensing 5(9):4423; domain.md).
+FLAME_MIN_TEMP_K = 1200.0
+# Above this the B12/B11 colour of a hot spot is too flat for a flame (flames ~1600-2000 K, domain.md): sun
+# glint and bright roofs (reflectance ratio ~1.0; flames > ~1.3, domain.md) read as > 3500 K. 3000 K
+# (reflectance-excess ratio ~1.44) leaves room for noise on small flames.
+FLAME_MAX_TEMP_K = 3000.0
 VIIRS_MATCH_RADIUS_M = 750.0  # one VIIRS M-band pixel (750 m nadir); match S2 flare <-> VNF detection
 
 
@@ -234,6 +241,7 @@ class Settings:
     process_batch: int = 6  # site-days of one acquisition day per flare_process task (models load once per task)
     volume_model: str = "regressor"  # "regressor" (registry champion, else shipped) or "calibration" (baseline)
     detector_runtime: str = "auto"  # YOLO runtime: auto (OpenVINO > ONNX Runtime > PyTorch), torch, onnx, openvino
+    physics_check: bool = False  # YOLO proposals verified by physics (detect.verified); FLAREWATCH_PHYSICS_CHECK
     sites_file: str | None = None
     detector: ThresholdDetectorConfig = field(default_factory=ThresholdDetectorConfig)
     calibration: VolumeCalibration = field(default_factory=VolumeCalibration)
@@ -249,6 +257,9 @@ class Settings:
         volume_model = env.get("FLAREWATCH_VOLUME_MODEL", "regressor")
         if volume_model not in ("regressor", "calibration"):
             raise ValueError(f"FLAREWATCH_VOLUME_MODEL must be 'regressor' or 'calibration', got {volume_model!r}")
+        physics_check = env.get("FLAREWATCH_PHYSICS_CHECK", "off").strip().lower()
+        if physics_check not in ("on", "off"):
+            raise ValueError(f"FLAREWATCH_PHYSICS_CHECK must be 'on' or 'off', got {physics_check!r}")
         detector_runtime = env.get("FLAREWATCH_DETECTOR_RUNTIME", "auto")
         if detector_runtime not in ("auto", "torch", "onnx", "openvino"):
             raise ValueError("FLAREWATCH_DETECTOR_RUNTIME must be one of auto, torch, onnx, openvino, "
@@ -290,6 +301,7 @@ class Settings:
             sources=SourceSettings.from_env(env),
             detector_kind=detector_kind,
             detector_runtime=detector_runtime,
+            physics_check=physics_check == "on",
             volume_model=volume_model,
             process_batch=int(env.get("FLAREWATCH_PROCESS_BATCH", cls.process_batch)),
             sites_file=env.get("FLAREWATCH_SITES_FILE") or None,

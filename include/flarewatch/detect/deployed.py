@@ -133,4 +133,8 @@ def production_detector(conn, s3, settings: Settings):
     offline_environment(state_dir())
     det = YoloFlareDetector(weights, runtime=settings.detector_runtime)
     log.info("detector %s on %s (%s)", version, det.runtime, det.model_path)
+    if settings.physics_check:
+        from flarewatch.detect.verified import PHYSICS_CHECK_VERSION, PhysicsCheckedDetector
+
+        return PhysicsCheckedDetector(det), f"{version}+{PHYSICS_CHECK_VERSION}"
     return det, version

@@ -1,0 +1,236 @@
+"""YOLO proposals checked by physics: a box is a flare only where the spectrum says so.
+
+The learned detector finds compact bright things well, but on scenes unlike its training data it
+also boxes well pads, field edges, roofs, glint and wildfire fronts, and it draws one box around
+two stacks a few pixels apart. Each YOLO box is therefore kept only when the physics agrees, and
+split when its hot pixels hold two separate peaks. Everything is measured on the box's excess
+over its local background (the median of a ``background_ring_px`` ring around the box), so a
+bright surface (a roof, a pad) is not mistaken for heat:
+
+1. **Hot pixels.** Pixels within ``margin_px`` of the box whose B12 reflectance excess exceeds
+   ``max(hot_excess_min, hot_excess_sd x`` the ring's robust SD``)``. None: no heat, rejected.
+2. **A flame's colour.** The B12/B11 colour temperature of the hot pixels and their neighbours
+   (the slope of B12 against B11 reflectance over them, converted to radiance: robust to an
+   error in the local background, and the neighbours carry a slightly misregistered B11) must lie in
+   ``[min_temperature_k, max_temperature_k]``. Flares burn at ~1600-2000 K, biomass fires at
+   ~800-1200 K (Elvidge et al. 2013; domain.md): ``config.FLAME_MIN_TEMP_K`` = 1200 K rejects
+   fire fronts. Glint and bright roofs are spectrally flat (B12/B11 ~ 1.0, flames > ~1.3;
+   domain.md), i.e. a "temperature" far above any flame: ``config.FLAME_MAX_TEMP_K`` rejects
+   them. A box with a clipped flame pixel (the threshold detector's saturated-pixel rule) skips
+   the colour test: its B12 is only a lower bound, and smouldering fires and glint do not clip.
+3. **Close pairs.** Inside a kept box, local maxima of the B12 excess among hot pixels that are at
+   least ``min_peak_separation_px`` apart, each at least ``min_peak_share`` of the strongest,
+   with a dip between them (the excess along the line between two peaks falls below
+   ``max_saddle_share`` of the weaker one), become separate detections, each centred on the
+   excess-weighted centroid of the hot pixels nearer to it than to the other peaks.
+
+Everything is configuration on the detector (``PhysicsCheck``); ``PHYSICS_CHECK_VERSION`` names
+the rules in the detector version that every row records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy import ndimage
+
+from flarewatch import physics
+from flarewatch.config import FLAME_MAX_TEMP_K, FLAME_MIN_TEMP_K, S2_SOLAR_IRRADIANCE, S2_WAVELENGTH_UM
+from flarewatch.detect.threshold import Detection, b12_clip_dn, day_of_year, hot_core_rules
+from flarewatch.tiles import Tile
+
+PHYSICS_CHECK_VERSION = "physics-v1"
+DETECTOR_NAME = "yolo-physics"
+
+
+@dataclass(frozen=True)
+class PhysicsCheck:
+    """The rules of the module docstring (reflectance units for excesses)."""
+
+    margin_px: int = 1
+    background_ring_px: int = 4
+    hot_excess_min: float = 0.02
+    hot_excess_sd: float = 3.0
+    min_temperature_k: float = FLAME_MIN_TEMP_K
+    max_temperature_k: float = FLAME_MAX_TEMP_K
+    split_pairs: bool = True
+    min_peak_separation_px: float = 2.0
+    min_peak_share: float = 0.25
+    max_saddle_share: float = 0.7
+
+
+def _box(det: Detection, margin: int, shape) -> tuple[slice, slice]:
+    r0, c0, r1, c1 = det.bbox
+    h, w = shape
+    return slice(max(0, r0 - margin), min(h, r1 + margin)), slice(max(0, c0 - margin), min(w, c1 + margin))
+
+
+def _ring_stats(rho: np.ndarray, box: tuple[slice, slice], ring: int) -> tuple[float, float]:
+    """(median, robust SD) of ``rho`` in a ring of ``ring`` pixels around ``box``."""
+    h, w = rho.shape
+    rs, cs = box
+    R0, R1 = max(0, rs.start - ring), min(h, rs.stop + ring)
+    C0, C1 = max(0, cs.start - ring), min(w, cs.stop + ring)
+    win = rho[R0:R1, C0:C1].copy()
+    win[rs.start - R0:rs.stop - R0, cs.start - C0:cs.stop - C0] = np.nan
+    v = win[np.isfinite(win)]
+    if not v.size:
+        return 0.0, 0.0
+    med = float(np.median(v))
+    return med, 1.4826 * float(np.median(np.abs(v - med)))
+
+
+def _colour_slope(ex12: np.ndarray, ex11: np.ndarray) -> tuple[float, float]:
+    """(B12, B11) excess in the proportion of the slope of B12 against B11 over the pixels: the
+    flame's colour whatever constant error the local background leaves (as ``features.extract``
+    measures the ratio). (0, 0) when B11 does not vary."""
+    ok = np.isfinite(ex12) & np.isfinite(ex11)
+    x, y = ex11[ok], ex12[ok]
+    if x.size < 3:
+        return 0.0, 0.0
+    var = float(np.var(x))
+    if var <= 0:
+        return 0.0, 0.0
+    slope = float(np.mean((x - x.mean()) * (y - y.mean()))) / var
+    return slope, 1.0
+
+
+def _reflectance_ratio(temperature_k: float) -> float:
+    """B12/B11 reflectance ratio of a blackbody's excess at ``temperature_k`` (sun and distance cancel)."""
+    l12 = float(physics.planck_radiance(S2_WAVELENGTH_UM["B12"], temperature_k))
+    l11 = float(physics.planck_radiance(S2_WAVELENGTH_UM["B11"], temperature_k))
+    return (l12 / S2_SOLAR_IRRADIANCE["B12"]) / (l11 / S2_SOLAR_IRRADIANCE["B11"])
+
+
+def excess_temperature_k(ex12: float, ex11: float, tile: Tile) -> float | None:
+    """B12/B11 colour temperature (K) of summed reflectance excesses; None when the ratio is
+    outside the Planck table (600-3500 K) or either excess is not positive."""
+    if not (ex12 > 0 and ex11 > 0):
+        return None
+    doy = day_of_year(tile)
+    l12 = physics.reflectance_to_radiance(ex12, "B12", tile.sun_zenith_deg, doy)
+    l11 = physics.reflectance_to_radiance(ex11, "B11", tile.sun_zenith_deg, doy)
+    t = float(physics.ratio_temperature(l12, l11))
+    return t if np.isfinite(t) else None
+
+
+def split_peaks(det: Detection, excess12: np.ndarray, flame: np.ndarray, origin: tuple[int, int],
+                check: PhysicsCheck, peak_ok: np.ndarray | None = None) -> list[Detection]:
+    """``det`` split into one detection per separate B12-excess peak among its flame pixels
+    (module docstring, rule 3); ``[det]`` when there is one peak. ``peak_ok``: pixels that may be
+    a peak (flame-coloured or clipped); default all flame pixels."""
+    ex = np.where(flame, excess12, -np.inf)
+    peak_ok = flame if peak_ok is None else (peak_ok & flame)
+    if np.count_nonzero(flame) < 2:
+        return [det]
+    local_max = (ex == ndimage.maximum_filter(ex, size=3, mode="constant", cval=-np.inf)) & peak_ok & (ex > 0)
+    pr, pc = np.nonzero(local_max)
+    if pr.size < 2:
+        return [det]
+    order = np.argsort(-ex[pr, pc], kind="stable")
+    pr, pc = pr[order], pc[order]
+    top = ex[pr[0], pc[0]]
+    peaks: list[tuple[int, int]] = []
+    for r, c in zip(pr, pc):
+        if ex[r, c] < check.min_peak_share * top:
+            break
+        if any(max(abs(r - a), abs(c - b)) < check.min_peak_separation_px for a, b in peaks):
+            continue
+        if any(not _has_saddle(ex, (a, b), (r, c), check.max_saddle_share) for a, b in peaks):
+            continue
+        peaks.append((int(r), int(c)))
+    if len(peaks) < 2:
+        return [det]
+    rr, cc = np.nonzero(flame)
+    d2 = np.stack([(rr - a) ** 2 + (cc - b) ** 2 for a, b in peaks])
+    owner = np.argmin(d2, axis=0)
+    out = []
+    r_off, c_off = origin
+    for k, (a, b) in enumerate(peaks):
+        sel = owner == k
+        w = np.clip(ex[rr[sel], cc[sel]], 0.0, None)
+        w = w if w.sum() > 0 else np.ones_like(w)
+        row = float(np.average(rr[sel] + 0.5, weights=w)) + r_off
+        col = float(np.average(cc[sel] + 0.5, weights=w)) + c_off
+        bbox = (int(rr[sel].min()) + r_off, int(cc[sel].min()) + c_off,
+                int(rr[sel].max()) + 1 + r_off, int(cc[sel].max()) + 1 + c_off)
+        out.append(replace(det, row=row, col=col, peak_row=a + r_off, peak_col=b + c_off, bbox=bbox,
+                           n_pixels=int(sel.sum())))
+    return out
+
+
+def _has_saddle(ex: np.ndarray, p: tuple[int, int], q: tuple[int, int], share: float) -> bool:
+    """The excess along the segment p-q dips below ``share`` of the weaker end."""
+    n = int(max(abs(p[0] - q[0]), abs(p[1] - q[1])))
+    if n < 2:
+        return False
+    weaker = min(ex[p], ex[q])
+    for t in np.linspace(0.0, 1.0, n + 1)[1:-1]:
+        r = int(round(p[0] + t * (q[0] - p[0])))
+        c = int(round(p[1] + t * (q[1] - p[1])))
+        if ex[r, c] < share * weaker:
+            return True
+    return False
+
+
+class PhysicsCheckedDetector:
+    """A detector (``detect(tile) -> list[Detection]``) that keeps a proposal of ``proposer``
+    only where the physics agrees, and splits close pairs (module docstring)."""
+
+    name = DETECTOR_NAME
+
+    def __init__(self, proposer, check: PhysicsCheck = PhysicsCheck()):
+        self.proposer = proposer
+        self.check = check
+
+    def verdict(self, tile: Tile, det: Detection, rho: dict, clip_dn: int):
+        """(keep, hot-pixel mask, B12 excess, flame-coloured-or-clipped pixel mask, reason) of one
+        proposal, arrays in the box's window."""
+        check = self.check
+        box = _box(det, check.margin_px, tile.shape)
+        bg12, sd12 = _ring_stats(rho["B12"], box, check.background_ring_px)
+        bg11, _ = _ring_stats(rho["B11"], box, check.background_ring_px)
+        ex12 = rho["B12"][box] - bg12
+        ex11 = rho["B11"][box] - bg11
+        with np.errstate(invalid="ignore"):
+            hot = ex12 > max(check.hot_excess_min, check.hot_excess_sd * sd12)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(ex11 > 0, ex12 / np.where(ex11 > 0, ex11, 1.0), np.inf)
+        lo, hi = _reflectance_ratio(check.max_temperature_k), _reflectance_ratio(check.min_temperature_k)
+        if not hot.any():
+            return False, hot, ex12, hot, "no heat"
+        _, _, sat = hot_core_rules(rho["B8A"][box], rho["B11"][box], rho["B12"][box],
+                                   tile.dn[2][box], clip_dn=clip_dn)
+        coloured = sat | ((ratio >= lo) & (ratio <= hi))
+        if (sat & hot).any():
+            return True, hot, ex12, coloured, "clipped flame"
+        grown = ndimage.binary_dilation(hot, structure=np.ones((3, 3), dtype=bool))
+        t = excess_temperature_k(*_colour_slope(ex12[grown], ex11[grown]), tile)
+        if t is None:
+            return False, hot, ex12, coloured, "no flame colour"
+        if t < check.min_temperature_k:
+            return False, hot, ex12, coloured, f"too cool for a flame ({t:.0f} K)"
+        if t > check.max_temperature_k:
+            return False, hot, ex12, coloured, f"spectrally flat ({t:.0f} K)"
+        return True, hot, ex12, coloured, f"flame ({t:.0f} K)"
+
+    def detect(self, tile: Tile) -> list[Detection]:
+        proposals = self.proposer.detect(tile)
+        if not proposals:
+            return []
+        check = self.check
+        rho = {b: tile.reflectance(b) for b in ("B8A", "B11", "B12")}
+        clip_dn = b12_clip_dn(tile.dn[2], tile.valid, tile.scale, tile.offset)
+        out: list[Detection] = []
+        for det in proposals:
+            keep, hot, ex12, coloured, _reason = self.verdict(tile, det, rho, clip_dn)
+            if not keep:
+                continue
+            kept = replace(det, detector=DETECTOR_NAME)
+            if check.split_pairs:
+                box = _box(det, check.margin_px, tile.shape)
+                out.extend(split_peaks(kept, ex12, hot, (box[0].start, box[1].start), check, coloured))
+            else:
+                out.append(kept)
+        return sorted(out, key=lambda d: (d.peak_row, d.peak_col, d.row, d.col))

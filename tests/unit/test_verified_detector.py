@@ -1,0 +1,108 @@
+"""The physics check on YOLO proposals (detect.verified), on hand-made tiles."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+from affine import Affine
+
+from flarewatch import physics
+from flarewatch.config import S2_WAVELENGTH_UM, Settings
+from flarewatch.detect.threshold import Detection
+from flarewatch.detect.verified import PhysicsCheck, PhysicsCheckedDetector, _reflectance_ratio
+from flarewatch.tiles import Tile
+
+SIZE = 40
+BACKGROUND = (0.30, 0.35, 0.28)  # B8A, B11, B12 reflectance of bare soil
+
+
+def _dn(rho):
+    return np.clip(np.round((np.asarray(rho) + 0.1) / 0.0001), 1, 65535).astype(np.uint16)
+
+
+def make_tile(sources, seed=0) -> Tile:
+    """``sources``: (row, col, excess B12 reflectance, B12/B11 excess ratio) point sources, each
+    spread over its pixel and a little over the 8 neighbours."""
+    rng = np.random.default_rng(seed)
+    rho = np.stack([np.full((SIZE, SIZE), v) for v in BACKGROUND]) + rng.normal(0, 0.003, (3, SIZE, SIZE))
+    kernel = np.array([[0.05, 0.1, 0.05], [0.1, 1.0, 0.1], [0.05, 0.1, 0.05]])
+    for r, c, ex12, ratio in sources:
+        rho[2, r - 1:r + 2, c - 1:c + 2] += ex12 * kernel
+        rho[1, r - 1:r + 2, c - 1:c + 2] += ex12 / ratio * kernel
+    return Tile(dn=_dn(rho), transform=Affine(20, 0, 500000, 0, -20, 3400000), crs_epsg=32638,
+                acquired_at=datetime(2025, 6, 1, 7, 30, tzinfo=UTC), sun_zenith_deg=25.0)
+
+
+class Boxes:
+    """A stand-in proposer returning fixed boxes."""
+
+    def __init__(self, *boxes):
+        self.boxes = boxes
+
+    def detect(self, tile):
+        return [Detection(row=(r0 + r1) / 2, col=(c0 + c1) / 2, peak_row=r0, peak_col=c0, bbox=(r0, c0, r1, c1),
+                          n_pixels=1, confidence=0.9, saturated=False, cloud_flag=False, detector="yolo")
+                for r0, c0, r1, c1 in self.boxes]
+
+
+FLAME = _reflectance_ratio(1800.0)  # ~2.3
+NO_SPLIT = PhysicsCheck(split_pairs=False)
+
+
+def test_reflectance_ratio_of_flames_fires_and_flat_objects():
+    assert _reflectance_ratio(1800.0) == pytest.approx(2.33, abs=0.05)
+    assert _reflectance_ratio(1200.0) > 4.0 > _reflectance_ratio(1600.0) > _reflectance_ratio(3000.0) > 1.3
+
+
+def test_a_flame_is_kept_and_its_box_centre_kept():
+    tile = make_tile([(20, 20, 0.6, FLAME)])
+    out = PhysicsCheckedDetector(Boxes((16, 16, 25, 25)), NO_SPLIT).detect(tile)
+    assert len(out) == 1 and out[0].detector == "yolo-physics" and out[0].row == 20.5
+
+
+@pytest.mark.parametrize("what,ratio", [("flat roof or glint", 1.0), ("wildfire front", 7.0)])
+def test_flat_and_cool_hot_spots_are_rejected(what, ratio):
+    tile = make_tile([(20, 20, 0.6, ratio)])
+    assert PhysicsCheckedDetector(Boxes((16, 16, 25, 25)), NO_SPLIT).detect(tile) == [], what
+
+
+def test_a_box_without_heat_is_rejected():
+    tile = make_tile([(5, 5, 0.6, FLAME)])
+    assert PhysicsCheckedDetector(Boxes((20, 20, 30, 30)), NO_SPLIT).detect(tile) == []
+
+
+def test_a_clipped_flame_skips_the_colour_test():
+    tile = make_tile([(20, 20, 0.6, 1.0)])
+    dn = tile.dn.copy()
+    dn[2, 20, 20] = 65535
+    dn[1, 20, 20] = 15000  # rho11 0.4 < rho12: the clipped-flame rule
+    tile = Tile(dn=dn, transform=tile.transform, crs_epsg=tile.crs_epsg, acquired_at=tile.acquired_at,
+                sun_zenith_deg=tile.sun_zenith_deg)
+    assert len(PhysicsCheckedDetector(Boxes((16, 16, 25, 25)), NO_SPLIT).detect(tile)) == 1
+
+
+@pytest.mark.parametrize("gap", [3, 4])
+def test_two_stacks_in_one_box_are_split(gap):
+    tile = make_tile([(20, 18, 0.6, FLAME), (20, 18 + gap, 0.4, FLAME)])
+    out = PhysicsCheckedDetector(Boxes((16, 14, 25, 27))).detect(tile)
+    assert len(out) == 2
+    assert sorted(round(d.col - 0.5) for d in out) == [18, 18 + gap]
+
+
+def test_one_stack_is_not_split():
+    tile = make_tile([(20, 20, 0.9, FLAME)])
+    assert len(PhysicsCheckedDetector(Boxes((16, 16, 25, 25))).detect(tile)) == 1
+
+
+def test_the_setting():
+    assert Settings.from_env({}).physics_check is False
+    assert Settings.from_env({"FLAREWATCH_PHYSICS_CHECK": "on"}).physics_check is True
+    with pytest.raises(ValueError, match="FLAREWATCH_PHYSICS_CHECK"):
+        Settings.from_env({"FLAREWATCH_PHYSICS_CHECK": "maybe"})
+
+
+def test_temperature_of_a_flame_reads_back():
+    t = physics.ratio_temperature(*(physics.planck_radiance(S2_WAVELENGTH_UM[b], 1800.0) for b in ("B12", "B11")))
+    assert float(t) == pytest.approx(1800.0, abs=5)
