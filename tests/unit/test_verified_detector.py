@@ -49,6 +49,7 @@ class Boxes:
 
 FLAME = _reflectance_ratio(1800.0)  # ~2.3
 NO_SPLIT = PhysicsCheck(split_pairs=False)
+SPLIT = PhysicsCheck(split_pairs=True)
 
 
 def test_reflectance_ratio_of_flames_fires_and_flat_objects():
@@ -86,14 +87,14 @@ def test_a_clipped_flame_skips_the_colour_test():
 @pytest.mark.parametrize("gap", [3, 4])
 def test_two_stacks_in_one_box_are_split(gap):
     tile = make_tile([(20, 18, 0.6, FLAME), (20, 18 + gap, 0.4, FLAME)])
-    out = PhysicsCheckedDetector(Boxes((16, 14, 25, 27))).detect(tile)
+    out = PhysicsCheckedDetector(Boxes((16, 14, 25, 27)), SPLIT).detect(tile)
     assert len(out) == 2
     assert sorted(round(d.col - 0.5) for d in out) == [18, 18 + gap]
 
 
 def test_one_stack_is_not_split():
     tile = make_tile([(20, 20, 0.9, FLAME)])
-    assert len(PhysicsCheckedDetector(Boxes((16, 16, 25, 25))).detect(tile)) == 1
+    assert len(PhysicsCheckedDetector(Boxes((16, 16, 25, 25)), SPLIT).detect(tile)) == 1
 
 
 def test_the_setting():

@@ -9,9 +9,10 @@ bright surface (a roof, a pad) is not mistaken for heat:
 
 1. **Hot pixels.** Pixels within ``margin_px`` of the box whose B12 reflectance excess exceeds
    ``max(hot_excess_min, hot_excess_sd x`` the ring's robust SD``)``. None: no heat, rejected.
-2. **A flame's colour.** The B12/B11 colour temperature of the hot pixels and their neighbours
-   (the slope of B12 against B11 reflectance over them, converted to radiance: robust to an
-   error in the local background, and the neighbours carry a slightly misregistered B11) must lie in
+2. **A flame's colour.** The B12/B11 colour temperature of the flame core (the pixels within
+   ``core_px`` of the strongest hot pixel: the slope of B12 against B11 reflectance over them,
+   converted to radiance, which is robust to an error in the local background, and the
+   neighbours carry a slightly misregistered B11) must lie in
    ``[min_temperature_k, max_temperature_k]``. Flares burn at ~1600-2000 K, biomass fires at
    ~800-1200 K (Elvidge et al. 2013; domain.md): ``config.FLAME_MIN_TEMP_K`` = 1200 K rejects
    fire fronts. Glint and bright roofs are spectrally flat (B12/B11 ~ 1.0, flames > ~1.3;
@@ -50,11 +51,12 @@ class PhysicsCheck:
 
     margin_px: int = 1
     background_ring_px: int = 4
+    core_px: int = 2
     hot_excess_min: float = 0.02
     hot_excess_sd: float = 3.0
     min_temperature_k: float = FLAME_MIN_TEMP_K
     max_temperature_k: float = FLAME_MAX_TEMP_K
-    split_pairs: bool = True
+    split_pairs: bool = False  # off until it beats no splitting on independent scenes (README)
     min_peak_separation_px: float = 2.0
     min_peak_share: float = 0.25
     max_saddle_share: float = 0.7
@@ -116,10 +118,12 @@ def excess_temperature_k(ex12: float, ex11: float, tile: Tile) -> float | None:
 
 
 def split_peaks(det: Detection, excess12: np.ndarray, flame: np.ndarray, origin: tuple[int, int],
-                check: PhysicsCheck, peak_ok: np.ndarray | None = None) -> list[Detection]:
+                check: PhysicsCheck, peak_ok: np.ndarray | None = None,
+                clipped: np.ndarray | None = None) -> list[Detection]:
     """``det`` split into one detection per separate B12-excess peak among its flame pixels
     (module docstring, rule 3); ``[det]`` when there is one peak. ``peak_ok``: pixels that may be
-    a peak (flame-coloured or clipped); default all flame pixels."""
+    a peak (flame-coloured or clipped); default all flame pixels. ``clipped``: clipped pixels; a
+    connected clipped area is one source (its plateau has no usable peaks), so it gives one peak."""
     ex = np.where(flame, excess12, -np.inf)
     peak_ok = flame if peak_ok is None else (peak_ok & flame)
     if np.count_nonzero(flame) < 2:
@@ -131,15 +135,22 @@ def split_peaks(det: Detection, excess12: np.ndarray, flame: np.ndarray, origin:
     order = np.argsort(-ex[pr, pc], kind="stable")
     pr, pc = pr[order], pc[order]
     top = ex[pr[0], pc[0]]
+    plateau = ndimage.label(clipped & flame, structure=np.ones((3, 3), dtype=bool))[0] if clipped is not None \
+        else np.zeros(flame.shape, dtype=int)
+    used_plateaus: set[int] = set()
     peaks: list[tuple[int, int]] = []
     for r, c in zip(pr, pc):
         if ex[r, c] < check.min_peak_share * top:
             break
+        if plateau[r, c] and plateau[r, c] in used_plateaus:
+            continue
         if any(max(abs(r - a), abs(c - b)) < check.min_peak_separation_px for a, b in peaks):
             continue
         if any(not _has_saddle(ex, (a, b), (r, c), check.max_saddle_share) for a, b in peaks):
             continue
         peaks.append((int(r), int(c)))
+        if plateau[r, c]:
+            used_plateaus.add(int(plateau[r, c]))
     if len(peaks) < 2:
         return [det]
     rr, cc = np.nonzero(flame)
@@ -205,8 +216,12 @@ class PhysicsCheckedDetector:
         coloured = sat | ((ratio >= lo) & (ratio <= hi))
         if (sat & hot).any():
             return True, hot, ex12, coloured, "clipped flame"
-        grown = ndimage.binary_dilation(hot, structure=np.ones((3, 3), dtype=bool))
-        t = excess_temperature_k(*_colour_slope(ex12[grown], ex11[grown]), tile)
+        # the colour of the flame core: the window of +-core_px around the strongest hot pixel
+        # (a large bright surface elsewhere in the box must not set the colour)
+        pr, pc = np.unravel_index(int(np.argmax(np.where(hot, ex12, -np.inf))), hot.shape)
+        k = check.core_px
+        core = (slice(max(0, pr - k), pr + k + 1), slice(max(0, pc - k), pc + k + 1))
+        t = excess_temperature_k(*_colour_slope(ex12[core].ravel(), ex11[core].ravel()), tile)
         if t is None:
             return False, hot, ex12, coloured, "no flame colour"
         if t < check.min_temperature_k:
@@ -230,7 +245,9 @@ class PhysicsCheckedDetector:
             kept = replace(det, detector=DETECTOR_NAME)
             if check.split_pairs:
                 box = _box(det, check.margin_px, tile.shape)
-                out.extend(split_peaks(kept, ex12, hot, (box[0].start, box[1].start), check, coloured))
+                _, _, sat = hot_core_rules(rho["B8A"][box], rho["B11"][box], rho["B12"][box], tile.dn[2][box],
+                                           clip_dn=clip_dn)
+                out.extend(split_peaks(kept, ex12, hot, (box[0].start, box[1].start), check, coloured, sat))
             else:
                 out.append(kept)
         return sorted(out, key=lambda d: (d.peak_row, d.peak_col, d.row, d.col))
