@@ -22,10 +22,33 @@ MCF_TO_M3 = 28.316846592  # 1 thousand cubic feet = 28.317 m3 (domain.md, "Units
 # Sentinel-2 MSI
 # --------------------------------------------------------------------------------------------
 # Central wavelengths (um) and solar irradiance E_sun (W m-2 um-1) of the 20 m bands, Sentinel-2A
-# MSI spectral response / L1C metadata (ESA Sentinel-2 User Handbook, SOLAR_IRRADIANCE tags).
+# MSI spectral response / L1C metadata (ESA Sentinel-2 User Handbook, SOLAR_IRRADIANCE tags): the
+# simulator's (Sentinel-2A-like) constants and the defaults of the physics functions. A tile's own
+# constants are those of its spacecraft (S2_SPACECRAFT_CONSTANTS, ``tiles.Tile.wavelength_um``).
+# B8A 0.8648 is the simulator's value since the first release; the SRF document v3.0 gives 0.8647
+# (below). B8A's centre enters no retrieval (NHI uses E_sun, the colour temperature B11/B12 only).
 S2_BANDS = ("B8A", "B11", "B12")
 S2_WAVELENGTH_UM = {"B8A": 0.8648, "B11": 1.6137, "B12": 2.2024}
 S2_SOLAR_IRRADIANCE = {"B8A": 955.19, "B11": 245.59, "B12": 85.25}
+# Per-spacecraft constants (domain.md, "Per-spacecraft constants (Sentinel-2A / 2B)"):
+# band centres (um): S2 spectral response document COPE-GSEG-EOPG-TN-15-0007 v3.0, as in product
+# metadata; E_sun (W m-2 um-1): MTD_MSIL1C.xml Solar_Irradiance_List. Using 2A's constants on a 2B
+# scene biases the B12/B11 colour temperature by tens of kelvin. Sentinel-2C (and any other
+# spacecraft) has no entry on purpose: domain.md says read its product metadata, do not assume
+# 2A's, so its tiles must carry per-band ``central_wavelength_um`` / ``solar_irradiance`` tags.
+S2_SPACECRAFT_CONSTANTS = {
+    "Sentinel-2A": {
+        "wavelength_um": {"B8A": 0.8647, "B11": 1.6137, "B12": 2.2024},
+        "solar_irradiance": {"B8A": 955.19, "B11": 245.59, "B12": 85.25},
+    },
+    "Sentinel-2B": {
+        "wavelength_um": {"B8A": 0.8640, "B11": 1.6104, "B12": 2.1857},
+        "solar_irradiance": {"B8A": 953.93, "B11": 247.08, "B12": 87.75},
+    },
+}
+# Tiles that name no spacecraft: only our own encode_tile wrote such files (before it wrote the
+# SPACECRAFT tag); the simulator is Sentinel-2A-like.
+S2_DEFAULT_SPACECRAFT = "Sentinel-2A"
 S2_PIXEL_M = 20.0
 # DN -> reflectance: rho = DN * scale + offset; offset -0.1 since processing baseline 04.00
 # (Jan 2022); read the real values from STAC raster:bands (domain.md, Sentinel-2 section).

@@ -7,6 +7,8 @@ Pure numpy functions; units in every name or docstring. Constants and their sour
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from functools import lru_cache
 
 import numpy as np
 
@@ -46,18 +48,26 @@ def earth_sun_distance_au(day_of_year: int) -> float:
     return 1.0 - 0.01672 * math.cos(math.radians(0.9856 * (day_of_year - 4)))
 
 
-def reflectance_to_radiance(rho, band: str, sun_zenith_deg: float, day_of_year: int = 172):
-    """TOA radiance (W m-2 sr-1 um-1) from reflectance: L = rho E_sun cos(theta_s) / (pi d^2)."""
+def reflectance_to_radiance(rho, band: str, sun_zenith_deg: float, day_of_year: int = 172,
+                            solar_irradiance: Mapping[str, float] | None = None):
+    """TOA radiance (W m-2 sr-1 um-1) from reflectance: L = rho E_sun cos(theta_s) / (pi d^2).
+
+    ``solar_irradiance``: E_sun per band (W m-2 um-1) of the tile's spacecraft
+    (``tiles.Tile.solar_irradiance``); default ``config.S2_SOLAR_IRRADIANCE`` (Sentinel-2A).
+    """
+    e_sun = (S2_SOLAR_IRRADIANCE if solar_irradiance is None else solar_irradiance)[band]
     d = earth_sun_distance_au(day_of_year)
     cos_t = math.cos(math.radians(sun_zenith_deg))
-    return np.asarray(rho) * S2_SOLAR_IRRADIANCE[band] * cos_t / (math.pi * d * d)
+    return np.asarray(rho) * e_sun * cos_t / (math.pi * d * d)
 
 
-def radiance_to_reflectance(radiance, band: str, sun_zenith_deg: float, day_of_year: int = 172):
+def radiance_to_reflectance(radiance, band: str, sun_zenith_deg: float, day_of_year: int = 172,
+                            solar_irradiance: Mapping[str, float] | None = None):
     """Inverse of ``reflectance_to_radiance``."""
+    e_sun = (S2_SOLAR_IRRADIANCE if solar_irradiance is None else solar_irradiance)[band]
     d = earth_sun_distance_au(day_of_year)
     cos_t = math.cos(math.radians(sun_zenith_deg))
-    return np.asarray(radiance) * math.pi * d * d / (S2_SOLAR_IRRADIANCE[band] * cos_t)
+    return np.asarray(radiance) * math.pi * d * d / (e_sun * cos_t)
 
 
 def radiant_heat_mw(temperature_k, area_m2):
@@ -68,15 +78,21 @@ def radiant_heat_mw(temperature_k, area_m2):
 _RATIO_T_GRID = np.linspace(600.0, 3500.0, 2901)
 
 
-def ratio_temperature(l12, l11):
+@lru_cache(maxsize=8)
+def _ratio_grid(b12_um: float, b11_um: float) -> np.ndarray:
+    return planck_radiance(b12_um, _RATIO_T_GRID) / planck_radiance(b11_um, _RATIO_T_GRID)
+
+
+def ratio_temperature(l12, l11, wavelength_um: Mapping[str, float] | None = None):
     """Two-band (B12/B11) colour temperature, K, from background-subtracted radiances.
 
     Solves planck(B12, T) / planck(B11, T) = l12 / l11 by table lookup (600-3500 K); the ratio
     falls monotonically with T. NaN where the ratio is outside the table or not positive.
+    ``wavelength_um``: band centres of the tile's spacecraft (``tiles.Tile.wavelength_um``);
+    default ``config.S2_WAVELENGTH_UM`` (Sentinel-2A).
     """
-    ratio_grid = planck_radiance(S2_WAVELENGTH_UM["B12"], _RATIO_T_GRID) / planck_radiance(
-        S2_WAVELENGTH_UM["B11"], _RATIO_T_GRID
-    )
+    lam = S2_WAVELENGTH_UM if wavelength_um is None else wavelength_um
+    ratio_grid = _ratio_grid(float(lam["B12"]), float(lam["B11"]))
     r = np.asarray(l12, dtype=np.float64) / np.asarray(l11, dtype=np.float64)
     # ratio_grid decreases with T: interpolate on the reversed arrays
     t = np.interp(r, ratio_grid[::-1], _RATIO_T_GRID[::-1], left=np.nan, right=np.nan)

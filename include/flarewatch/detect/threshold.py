@@ -125,15 +125,16 @@ def hot_core_rules(rho8a, rho11, rho12, b12_dn, cfg: ThresholdDetectorConfig = T
     return tai, tai_rule, marchese | clipped
 
 
-def nhi_indices(rho8a, rho11, rho12, sun_zenith_deg: float, day_of_year: int):
+def nhi_indices(rho8a, rho11, rho12, sun_zenith_deg: float, day_of_year: int, solar_irradiance=None):
     """Normalized hotspot indices (NHI_SWIR, NHI_SWNIR), dimensionless, from TOA radiances.
 
     Radiances via ``physics.reflectance_to_radiance`` (L = rho E_sun cos(theta_s) / (pi d^2));
-    Marchese et al. 2019 / Faruolo et al. 2022.
+    Marchese et al. 2019 / Faruolo et al. 2022. ``solar_irradiance``: E_sun per band of the tile's
+    spacecraft (``Tile.solar_irradiance``); default Sentinel-2A's.
     """
-    l8 = physics.reflectance_to_radiance(rho8a, "B8A", sun_zenith_deg, day_of_year)
-    l11 = physics.reflectance_to_radiance(rho11, "B11", sun_zenith_deg, day_of_year)
-    l12 = physics.reflectance_to_radiance(rho12, "B12", sun_zenith_deg, day_of_year)
+    l8 = physics.reflectance_to_radiance(rho8a, "B8A", sun_zenith_deg, day_of_year, solar_irradiance)
+    l11 = physics.reflectance_to_radiance(rho11, "B11", sun_zenith_deg, day_of_year, solar_irradiance)
+    l12 = physics.reflectance_to_radiance(rho12, "B12", sun_zenith_deg, day_of_year, solar_irradiance)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (l12 - l11) / (l12 + l11), (l11 - l8) / (l11 + l8)
 
@@ -193,7 +194,7 @@ def spectral_candidates(tile: Tile, cfg: ThresholdDetectorConfig = ThresholdDete
     with np.errstate(invalid="ignore", divide="ignore"):
         keep = np.where(r11 > 0, r12 / np.where(r11 > 0, r11, 1.0), np.inf) >= cfg.min_b12_b11_ratio
     if cfg.require_nhi and rr.size:
-        nhi_swir, nhi_swnir = nhi_indices(r8, r11, r12, tile.sun_zenith_deg, day_of_year(tile))
+        nhi_swir, nhi_swnir = nhi_indices(r8, r11, r12, tile.sun_zenith_deg, day_of_year(tile), tile.solar_irradiance)
         keep = keep & ((nhi_swir > 0) | (nhi_swnir > 0))
     keep = keep | sat
     return SpectralCandidates(rr[keep], cc[keep], sat[keep], tai[rr[keep], cc[keep]].astype(np.float64), clip_dn)

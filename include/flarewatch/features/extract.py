@@ -463,14 +463,15 @@ def extract_features(
 
     # Per-pixel excess radiances, W m-2 sr-1 um-1 (L = rho E_sun cos(theta_s) / (pi d^2)).
     doy = day_of_year(tile)
-    lbox12 = np.where(foot, physics.reflectance_to_radiance(box12, "B12", tile.sun_zenith_deg, doy), 0.0)
-    lbox11 = np.where(foot, physics.reflectance_to_radiance(box11, "B11", tile.sun_zenith_deg, doy), 0.0)
+    esun = tile.solar_irradiance  # of the tile's spacecraft (Sentinel-2A/2B/metadata: tiles.band_constants)
+    lbox12 = np.where(foot, physics.reflectance_to_radiance(box12, "B12", tile.sun_zenith_deg, doy, esun), 0.0)
+    lbox11 = np.where(foot, physics.reflectance_to_radiance(box11, "B11", tile.sun_zenith_deg, doy, esun), 0.0)
 
     # Colour ratio over the footprint pixels where neither band is clipped (module docstring).
     usable = foot & ~clip12 & ~clip11
     n_use = int(usable.sum())
     ratio = _colour_ratio(lbox12[usable], lbox11[usable])
-    temperature = None if ratio is None else finite_or_none(physics.ratio_temperature(ratio, 1.0))
+    temperature = None if ratio is None else finite_or_none(physics.ratio_temperature(ratio, 1.0, tile.wavelength_um))
 
     if ratio is not None:
         # B12-clipped pixels: the B12 radiance their B11 implies at the flame's colour ratio (never
