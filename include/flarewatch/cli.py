@@ -6,8 +6,10 @@
     flarewatch summary [--start D --end D] per-site table from the results DB
     flarewatch psql                        psql on the results DB (reads SQL from stdin when piped)
     flarewatch env                         export lines for running `airflow ...` against the stack
+    flarewatch detect FILE_OR_DIR... [--out results.jsonl]
+                                           flares in local GeoTIFFs, one JSON line per detection
 
-``migrate`` and ``summary`` are runtime commands (the Docker image runs ``flarewatch migrate``).
+``migrate``, ``summary`` and ``detect`` are runtime commands (the Docker image runs ``flarewatch migrate``).
 The others are developer commands: they live in ``flarewatch.dev`` (local stack, Airflow REST
 client, demo), imported only when such a command runs, since an install may leave ``dev/`` out.
 """
@@ -103,6 +105,36 @@ def cmd_summary(args) -> int:
     return 0
 
 
+def cmd_detect(args) -> int:
+    """``flarewatch detect``: ``process.files.detect_files``; records to --out as they come, errors to stderr."""
+    import contextlib
+
+    from flarewatch.process.files import detect_files
+
+    failures = []
+
+    def on_error(path, exc) -> None:
+        failures.append(path)
+        print(f"flarewatch detect: error: {path}: {exc}", file=sys.stderr, flush=True)
+
+    to_stdout = args.out in (None, "-")
+    out = sys.stdout if to_stdout else open(args.out, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    n = 0
+    try:
+        # anything a library prints goes to stderr: stdout may be the JSON lines
+        with contextlib.redirect_stdout(sys.stderr):
+            for record in detect_files(args.paths, acquired=args.acquired, sun_zenith=args.sun_zenith,
+                                       spacecraft=args.spacecraft, recursive=args.recursive, on_error=on_error):
+                out.write(json.dumps(record) + "\n")
+                out.flush()
+                n += 1
+    finally:
+        if not to_stdout:
+            out.close()
+    print(f"flarewatch detect: {n} detection(s); {len(failures)} input(s) failed", file=sys.stderr)
+    return 1 if failures else 0
+
+
 # ------------------------------------------------------------------------------------------
 # developer commands (flarewatch.dev)
 # ------------------------------------------------------------------------------------------
@@ -164,6 +196,17 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--start", type=date.fromisoformat, default=DEMO_START)
     s.add_argument("--end", type=date.fromisoformat, default=None)
     s.set_defaults(fn=cmd_summary)
+    t = sub.add_parser("detect", help="detect flares in local Sentinel-2 GeoTIFFs (B8A, B11, B12)",
+                       description="One JSON line per detection (README, 'Detecting flares in files'). Tags read: "
+                       "ACQUIRED_AT / acquisition_datetime / datetime, SUN_ZENITH_DEG / sun_zenith / sun_elevation, "
+                       "SPACECRAFT / platform; options given here win over the tags.")
+    t.add_argument("paths", nargs="+", metavar="FILE_OR_DIR", help="GeoTIFF files or directories of *.tif / *.tiff")
+    t.add_argument("--out", default=None, help="JSON-lines output file ('-' or none: stdout)")
+    t.add_argument("--acquired", default=None, metavar="ISO", help="acquisition time for every file (ISO 8601)")
+    t.add_argument("--sun-zenith", type=float, default=None, metavar="DEG", help="sun zenith angle for every file")
+    t.add_argument("--spacecraft", default=None, metavar="NAME", help="Sentinel-2A, Sentinel-2B, S2B, ...")
+    t.add_argument("--recursive", action="store_true", help="also look in sub-directories of a directory given")
+    t.set_defaults(fn=cmd_detect)
     q = sub.add_parser("psql")
     q.add_argument("psql_args", nargs=argparse.REMAINDER)
     q.set_defaults(fn=cmd_psql)

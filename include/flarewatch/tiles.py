@@ -372,7 +372,8 @@ def decode_tile(data: bytes, *, acquired: datetime | str | None = None, sun_zeni
                 band_solar_irradiance=per_band[SOLAR_IRRADIANCE_TAG],
             )
     except rasterio.errors.RasterioIOError as exc:
-        raise ValueError(f"not a readable GeoTIFF: {exc}") from exc
+        why = re.sub(r"'?/vsimem/\S*?'?(?=\s|$)", "the data", str(exc))  # rasterio's in-memory file name
+        raise ValueError(f"not a readable GeoTIFF: {why}") from exc
 
 
 # --------------------------------------------------------------------------------------------

@@ -114,8 +114,15 @@ def production_weights(conn, s3, settings: Settings) -> tuple[Path | None, str]:
 
         version = f"yolo-v{champ['version']}"
         return deployable_weights(fetch, root / f"v{champ['version']}", formats), version
+    return _shipped_deployable(settings)
+
+
+def _shipped_deployable(settings: Settings) -> tuple[Path, str]:
+    """(local .pt path with exports, "yolo-shipped-<sha8>") of the shipped weights."""
+    formats = EXPORT_FORMATS if settings.detector_runtime in ("auto", "onnx", "openvino") else ()
     shipped = shipped_weights()
     version = "yolo-shipped-" + _sha8(shipped)
+    root = state_dir() / "models" / "detector"
     return deployable_weights(lambda dest: shutil.copyfile(shipped, dest), root / version, formats), version
 
 
@@ -125,7 +132,23 @@ def production_detector(conn, s3, settings: Settings):
     The champion's weights and their exports are cached under the state folder by version, so a
     retried or later task neither downloads nor exports them again.
     """
-    weights, version = production_weights(conn, s3, settings)
+    return _load(*production_weights(conn, s3, settings), settings)
+
+
+def configured_detector(settings: Settings):
+    """(detector or None for the threshold detector, detector_version) without a results DB.
+
+    For files processed outside the pipeline (``process.files``): the threshold detector when
+    ``FLAREWATCH_DETECTOR=threshold`` (``settings.detector_kind``), else the shipped YOLO weights
+    (exported and cached as ``production_detector`` does); the registry's champion needs the
+    database and is not consulted. FileNotFoundError when the shipped weights are missing.
+    """
+    if settings.detector_kind == "threshold":
+        return None, "threshold-tai-nhi-v1"
+    return _load(*_shipped_deployable(settings), settings)
+
+
+def _load(weights: Path | None, version: str, settings: Settings):
     if weights is None:
         return None, version
     from flarewatch.detect.yolo import YoloFlareDetector, offline_environment

@@ -88,3 +88,18 @@ def production_regressor(conn, s3, settings: Settings):
     model = _load(path)
     model.version = shipped_version(path)
     return model, model.version
+
+
+def configured_regressor(settings: Settings):
+    """(VolumeRegressor or None, version string) without a results DB, for files processed outside
+    the pipeline (``process.files``): ``(None, "calibration-<method>-v1")`` when
+    ``FLAREWATCH_VOLUME_MODEL=calibration``, else the shipped regressor (``regressor-shipped-<sha8>``);
+    the registry's champion needs the database and is not consulted. FileNotFoundError when the
+    shipped model is missing.
+    """
+    if getattr(settings, "volume_model", "regressor") == "calibration":
+        return None, volume_model_version(settings.calibration)
+    path = shipped_model()
+    model = _load(path)
+    model.version = shipped_version(path)
+    return model, model.version
