@@ -98,11 +98,15 @@ def _colour_slope(ex12: np.ndarray, ex11: np.ndarray) -> tuple[float, float]:
     return slope, 1.0
 
 
-def _reflectance_ratio(temperature_k: float) -> float:
-    """B12/B11 reflectance ratio of a blackbody's excess at ``temperature_k`` (sun and distance cancel)."""
-    l12 = float(physics.planck_radiance(S2_WAVELENGTH_UM["B12"], temperature_k))
-    l11 = float(physics.planck_radiance(S2_WAVELENGTH_UM["B11"], temperature_k))
-    return (l12 / S2_SOLAR_IRRADIANCE["B12"]) / (l11 / S2_SOLAR_IRRADIANCE["B11"])
+def _reflectance_ratio(temperature_k: float, wavelength_um: dict | None = None,
+                       solar_irradiance: dict | None = None) -> float:
+    """B12/B11 reflectance ratio of a blackbody's excess at ``temperature_k`` (sun and distance
+    cancel); band constants of the tile's spacecraft (default Sentinel-2A's)."""
+    wl = wavelength_um or S2_WAVELENGTH_UM
+    esun = solar_irradiance or S2_SOLAR_IRRADIANCE
+    l12 = float(physics.planck_radiance(wl["B12"], temperature_k))
+    l11 = float(physics.planck_radiance(wl["B11"], temperature_k))
+    return (l12 / esun["B12"]) / (l11 / esun["B11"])
 
 
 def excess_temperature_k(ex12: float, ex11: float, tile: Tile) -> float | None:
@@ -111,9 +115,10 @@ def excess_temperature_k(ex12: float, ex11: float, tile: Tile) -> float | None:
     if not (ex12 > 0 and ex11 > 0):
         return None
     doy = day_of_year(tile)
-    l12 = physics.reflectance_to_radiance(ex12, "B12", tile.sun_zenith_deg, doy)
-    l11 = physics.reflectance_to_radiance(ex11, "B11", tile.sun_zenith_deg, doy)
-    t = float(physics.ratio_temperature(l12, l11))
+    esun = tile.solar_irradiance  # of the tile's spacecraft
+    l12 = physics.reflectance_to_radiance(ex12, "B12", tile.sun_zenith_deg, doy, esun)
+    l11 = physics.reflectance_to_radiance(ex11, "B11", tile.sun_zenith_deg, doy, esun)
+    t = float(physics.ratio_temperature(l12, l11, tile.wavelength_um))
     return t if np.isfinite(t) else None
 
 
@@ -208,7 +213,9 @@ class PhysicsCheckedDetector:
             hot = ex12 > max(check.hot_excess_min, check.hot_excess_sd * sd12)
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = np.where(ex11 > 0, ex12 / np.where(ex11 > 0, ex11, 1.0), np.inf)
-        lo, hi = _reflectance_ratio(check.max_temperature_k), _reflectance_ratio(check.min_temperature_k)
+        wl, esun = tile.wavelength_um, tile.solar_irradiance
+        lo = _reflectance_ratio(check.max_temperature_k, wl, esun)
+        hi = _reflectance_ratio(check.min_temperature_k, wl, esun)
         if not hot.any():
             return False, hot, ex12, hot, "no heat"
         _, _, sat = hot_core_rules(rho["B8A"][box], rho["B11"][box], rho["B12"][box],
