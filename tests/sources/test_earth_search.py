@@ -56,6 +56,7 @@ def test_round_trip_real_item_same_zone(http_server):
     tile, sim = decode_tile(res.tile_geotiff), sim_dn(KARA, DAY_38)
     win = site_window(KARA)
     assert tile.crs_epsg == 32638 and tile.transform == win.transform and tile.shape == (150, 150)
+    assert tile.spacecraft == "Sentinel-2B"  # the item's platform: its band constants are used downstream
     # same UTM zone, 20 m grid snapped like the item's: every DN comes back exactly
     np.testing.assert_array_equal(tile.dn, sim.dn)
     np.testing.assert_allclose(tile.reflectance("B12"), sim.reflectance("B12"), atol=1e-6, equal_nan=True)
@@ -417,3 +418,11 @@ def test_live_earth_search_rumaila():
             assert 0.0 < float(np.nanmedian(tile.reflectance("B11"))) < 1.0
             return
     pytest.fail("no Sentinel-2 tile over Rumaila on three June 2025 days")
+
+
+def test_the_tile_records_the_items_spacecraft():
+    from flarewatch.ingest.sources.s2common import spacecraft_of
+
+    assert spacecraft_of([load_item(T38XNF)]) == "sentinel-2b"
+    assert spacecraft_of([{"id": "S2A_MSIL2A_20250422T091549_N0511_R093_T38XNF", "properties": {}}]) == "S2A"
+    assert spacecraft_of([{"id": "x", "properties": {}}]) is None and spacecraft_of([]) is None

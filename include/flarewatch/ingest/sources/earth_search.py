@@ -55,6 +55,7 @@ from flarewatch.ingest.sources.s2common import (
     reproject_to_window,
     select_acquisition,
     site_window,
+    spacecraft_of,
     sun_zenith_fallback,
 )
 from flarewatch.sites import Site
@@ -231,7 +232,7 @@ class EarthSearchS2:
             notes.append("SCL missing for part of the AOI (no cloud mask there)")
         return finish_tile(rho, cloud, window, site=site, day=day, acquired_at=acquired_at, sun_zenith_deg=sza,
                            collection=self.collection, source=self.name, item_ids=item_ids, baseline=baseline,
-                           raw_objects=raw, notes=notes)
+                           raw_objects=raw, notes=notes, spacecraft=spacecraft_of([first]))
 
     def _window(self, raw: dict, item: dict, asset_key: str, window: SiteWindow, download: bool) -> np.ndarray | None:
         """The asset's window resampled onto the site grid (native dtype), or None if it misses the AOI."""

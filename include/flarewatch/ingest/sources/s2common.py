@@ -32,7 +32,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 
-from flarewatch.config import S2_NODATA_DN, S2_REFLECTANCE_OFFSET, S2_REFLECTANCE_SCALE
+from flarewatch.config import S2_DEFAULT_SPACECRAFT, S2_NODATA_DN, S2_REFLECTANCE_OFFSET, S2_REFLECTANCE_SCALE
 from flarewatch.physics import solar_angles
 from flarewatch.sites import Site
 
@@ -404,13 +404,31 @@ def no_tile_result(outcome: str, detail: str, *, window: SiteWindow, collection:
     )
 
 
+def spacecraft_of(features: list[dict]) -> str | None:
+    """The spacecraft of the first catalogue item: its STAC ``platform`` (``sentinel-2b``), else
+    the ``S2A_`` / ``S2B_`` / ``S2C_`` prefix of its id; None when neither says."""
+    for f in features[:1]:
+        platform = (f.get("properties") or {}).get("platform")
+        if platform:
+            return str(platform)
+        ident = str(f.get("id") or "")
+        if len(ident) >= 4 and ident[:2].upper() == "S2" and ident[3] == "_":
+            return ident[:3]
+    return None
+
+
 def finish_tile(rho: np.ndarray, cloud: np.ndarray | None, window: SiteWindow, *, site: Site, day: date,
                 acquired_at: datetime, sun_zenith_deg: float, collection: str, source: str, item_ids: list[str],
-                baseline: str | None, raw_objects: dict, notes: list[str] | None = None) -> S2Result:
+                baseline: str | None, raw_objects: dict, notes: list[str] | None = None,
+                spacecraft: str | None = None) -> S2Result:
     """The ``S2Result`` of a reflectance stack on the site grid.
 
     ``rho``: float (3, H, W) reflectance in ``S2_BANDS`` order, NaN = nodata; ``cloud``: bool
     (H, W) or None (no cloud information). A pixel is valid when all three bands are finite.
+    ``spacecraft``: the scene's (``spacecraft_of``); its band constants convert reflectance to
+    radiance downstream. Unknown: Sentinel-2A's constants, said in the scene's detail. A
+    spacecraft without built-in constants (Sentinel-2C) is a ValueError: the pipeline does not
+    assume another spacecraft's constants for it.
     """
     from flarewatch.tiles import Tile, encode_tile
 
@@ -431,6 +449,8 @@ def finish_tile(rho: np.ndarray, cloud: np.ndarray | None, window: SiteWindow, *
     }[outcome]
     if cloud is None:
         detail += "; no cloud mask (no SCL/CLM)"
+    if spacecraft is None:
+        detail += "; spacecraft unknown: Sentinel-2A band constants assumed"
     if notes:
         detail += "; " + "; ".join(notes)
     meta = {
@@ -443,6 +463,7 @@ def finish_tile(rho: np.ndarray, cloud: np.ndarray | None, window: SiteWindow, *
     if status == "ingested":
         tile = Tile(dn=dn, transform=window.transform, crs_epsg=window.crs_epsg, acquired_at=acquired_at,
                     sun_zenith_deg=round(float(sun_zenith_deg), 4), cloud_mask=cloud_mask,
+                    spacecraft=spacecraft or S2_DEFAULT_SPACECRAFT,
                     tags={"SOURCE": source, "COLLECTION": collection, "ITEM_IDS": ",".join(item_ids),
                           "PROCESSING_BASELINE": baseline or "", "SITE_ID": site.site_id})
         tile_bytes = encode_tile(tile)

@@ -51,6 +51,7 @@ from flarewatch.ingest.sources.s2common import (
     processing_baseline,
     select_acquisition,
     site_window,
+    spacecraft_of,
     sun_zenith_fallback,
 )
 from flarewatch.sites import Site
@@ -382,7 +383,7 @@ class SentinelHubS2:
             sun_zenith_fallback(site.lat, site.lon, acquired_at)
         return finish_tile(rho, cloud, window, site=site, day=day, acquired_at=acquired_at, sun_zenith_deg=sza,
                            collection=self.collection, source=self.name, item_ids=item_ids, baseline=baseline,
-                           raw_objects=raw)
+                           raw_objects=raw, spacecraft=spacecraft_of(choice.features))
 
 
 _PAGE_NAME = re.compile(r"^catalog/page-(\d+)\.json$")
