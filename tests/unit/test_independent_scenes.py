@@ -88,3 +88,19 @@ def test_truth_is_consistent(scenes):
             if w["active"]:
                 assert s.cause[int(w["row"]), int(w["col"])] in (gen.CAUSE_WILDFIRE, gen.CAUSE_NONE)
     assert {s.truth["spacecraft"] for s in scenes} == {"Sentinel-2A", "Sentinel-2B"}
+
+
+def test_small_harness_run_threshold_only():
+    from flarewatch.evaluation.independent.harness import evaluate
+
+    res = evaluate(n_scenes=3, seed=11, size=160, detectors=("threshold",), volume=False)
+    assert res["scenes"] == 3 and "yolo" not in res
+    thr = res["threshold"]
+    for key in ("overall", "false_positives_by_cause", "recall_with_neighbour_4px", "recall_isolated",
+                "recall_by_rh_quartile", "per_spacecraft", "features", "volume_per_matched_flare", "volume_per_scene"):
+        assert key in thr
+    assert set(thr["overall"]) >= {"tp", "fp", "fn", "precision", "recall", "f1"}
+    assert set(thr["false_positives_by_cause"]) == {"wildfire", "glint", "roof", "flare_duplicate", "elsewhere"}
+    import json
+
+    json.dumps(res)  # plain JSON-able

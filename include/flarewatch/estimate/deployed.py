@@ -57,6 +57,14 @@ def _load(path: Path):
     return copy.copy(_LOADED[key])
 
 
+def load_shipped_regressor():
+    """The shipped regressor (memoised load, a copy), its version set to ``regressor-shipped-<sha8>``."""
+    path = shipped_model()
+    model = _load(path)
+    model.version = shipped_version(path)
+    return model
+
+
 def load_registered(conn, s3, settings: Settings, version: int):
     """The registered regressor ``version`` (cached under the state folder), its version set to ``regressor-v<N>``."""
     path = state_dir() / "models" / MODEL_NAME / f"v{version}" / ARTIFACT

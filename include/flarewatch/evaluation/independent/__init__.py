@@ -21,7 +21,7 @@ Assumptions (each also stated where it is used):
 - Flames: single-temperature blackbodies, 1300-2200 K (mean 1760 K), radiant heat lognormal
   (median 1.4 MW, 0.03-80 MW), area S = RH / (sigma T^4), spread along a 1-30 m segment;
   a quarter of the sites have two stacks 1.5-4 px apart. Truth position = flame centroid in the
-  B8A grid (pixel centre = index + 0.5); B11/B12 are misregistered by up to 0.3 px.
+  B8A grid (pixel centre = index + 0.5); B11/B12 are misregistered (sd 0.1 px per axis, <= 0.3 px).
 - PSF: gaussian core (sigma 0.38-0.55 px) + power-law wings (6-16 % of the energy), integrated
   over the pixel. Atmospheric transmittance 0.82-0.97 per band; haze; cumulus clouds with
   shadows attenuate flames. Noise: radiance-dependent (MSI SNR at L_ref). Saturation at an assumed
