@@ -17,8 +17,12 @@ bright surface (a roof, a pad) is not mistaken for heat:
    ~800-1200 K (Elvidge et al. 2013; domain.md): ``config.FLAME_MIN_TEMP_K`` = 1200 K rejects
    fire fronts. Glint and bright roofs are spectrally flat (B12/B11 ~ 1.0, flames > ~1.3;
    domain.md), i.e. a "temperature" far above any flame: ``config.FLAME_MAX_TEMP_K`` rejects
-   them. A box with a clipped flame pixel (the threshold detector's saturated-pixel rule) skips
-   the colour test: its B12 is only a lower bound, and smouldering fires and glint do not clip.
+   them. Clipped pixels (any band at its saturation value) carry no colour and are left out of
+   the fit; a saturated core is judged by its unclipped wings. Where no colour can be read, a
+   box is kept only if it has a clipped flame pixel (the threshold detector's saturated-pixel
+   rule) whose B8A is unsaturated and below ``clipped_max_b8a_share`` of its B11 (of the
+   saturated-pixel level ``saturated_rho12`` when B11 is clipped too): glint and bright surfaces
+   saturate, if at all, flat across 0.86-2.2 um.
 3. **Close pairs.** Inside a kept box, local maxima of the B12 excess among hot pixels that are at
    least ``min_peak_separation_px`` apart, each at least ``min_peak_share`` of the strongest,
    with a dip between them (the excess along the line between two peaks falls below
@@ -37,8 +41,14 @@ import numpy as np
 from scipy import ndimage
 
 from flarewatch import physics
-from flarewatch.config import FLAME_MAX_TEMP_K, FLAME_MIN_TEMP_K, S2_SOLAR_IRRADIANCE, S2_WAVELENGTH_UM
-from flarewatch.detect.threshold import Detection, b12_clip_dn, day_of_year, hot_core_rules
+from flarewatch.config import (
+    FLAME_MAX_TEMP_K,
+    FLAME_MIN_TEMP_K,
+    S2_SOLAR_IRRADIANCE,
+    S2_WAVELENGTH_UM,
+    ThresholdDetectorConfig,
+)
+from flarewatch.detect.threshold import S2_SATURATED_DN, Detection, b12_clip_dn, day_of_year, hot_core_rules
 from flarewatch.tiles import Tile
 
 PHYSICS_CHECK_VERSION = "physics-v1"
@@ -52,6 +62,8 @@ class PhysicsCheck:
     margin_px: int = 1
     background_ring_px: int = 4
     core_px: int = 2
+    clipped_max_b8a_share: float = 0.5
+    spectral: ThresholdDetectorConfig = ThresholdDetectorConfig()
     hot_excess_min: float = 0.02
     hot_excess_sd: float = 3.0
     min_temperature_k: float = FLAME_MIN_TEMP_K
@@ -107,6 +119,11 @@ def _reflectance_ratio(temperature_k: float, wavelength_um: dict | None = None,
     l12 = float(physics.planck_radiance(wl["B12"], temperature_k))
     l11 = float(physics.planck_radiance(wl["B11"], temperature_k))
     return (l12 / esun["B12"]) / (l11 / esun["B11"])
+
+
+def clipped_b8a(tile: Tile, box: tuple[slice, slice]) -> np.ndarray:
+    """B8A at its saturation value in ``box``."""
+    return tile.dn[0][box] >= S2_SATURATED_DN
 
 
 def excess_temperature_k(ex12: float, ex11: float, tile: Tile) -> float | None:
@@ -220,16 +237,30 @@ class PhysicsCheckedDetector:
             return False, hot, ex12, hot, "no heat"
         _, _, sat = hot_core_rules(rho["B8A"][box], rho["B11"][box], rho["B12"][box],
                                    tile.dn[2][box], clip_dn=clip_dn)
-        coloured = sat | ((ratio >= lo) & (ratio <= hi))
-        if (sat & hot).any():
-            return True, hot, ex12, coloured, "clipped flame"
+        # any band at its clip level: the value is a lower bound and carries no colour
+        clipped = np.zeros(hot.shape, dtype=bool)
+        for i in range(3):
+            clipped |= tile.dn[i][box] >= (clip_dn if i == 2 else S2_SATURATED_DN)
+        coloured = (sat | ((ratio >= lo) & (ratio <= hi))) & ~(clipped & ~sat)
         # the colour of the flame core: the window of +-core_px around the strongest hot pixel
-        # (a large bright surface elsewhere in the box must not set the colour)
+        # (a large bright surface elsewhere in the box must not set the colour), measured on its
+        # unclipped pixels (a saturated core's wings still carry the flame's colour)
         pr, pc = np.unravel_index(int(np.argmax(np.where(hot, ex12, -np.inf))), hot.shape)
         k = check.core_px
         core = (slice(max(0, pr - k), pr + k + 1), slice(max(0, pc - k), pc + k + 1))
-        t = excess_temperature_k(*_colour_slope(ex12[core].ravel(), ex11[core].ravel()), tile)
+        usable = ~clipped[core]
+        t = None
+        if int(usable.sum()) >= 3:
+            t = excess_temperature_k(*_colour_slope(ex12[core][usable], ex11[core][usable]), tile)
         if t is None:
+            # no colour to read: a clipped core is a flame only with B8A unsaturated and far below
+            # B11 (glint and bright surfaces are spectrally flat from 0.86 to 2.2 um)
+            b11_clipped = tile.dn[1][box] >= S2_SATURATED_DN
+            reference = np.where(b11_clipped, check.spectral.saturated_rho12, rho["B11"][box])
+            flame_clip = (sat & hot & ~clipped_b8a(tile, box)
+                          & (rho["B8A"][box] < check.clipped_max_b8a_share * reference))
+            if flame_clip.any():
+                return True, hot, ex12, coloured, "clipped flame"
             return False, hot, ex12, coloured, "no flame colour"
         if t < check.min_temperature_k:
             return False, hot, ex12, coloured, f"too cool for a flame ({t:.0f} K)"

@@ -197,7 +197,8 @@ def _summarise(counts, records, causes, scene_vols, seconds, n_dets) -> dict:
 def evaluate(n_scenes: int = DEFAULT_SCENES, seed: int = DEFAULT_SEED, size: int = gen.DEFAULT_SIZE,
              detectors=("yolo", "threshold"), yolo_runtime: str = "auto", state_dir: Path | None = None,
              volume: bool = True, progress=None) -> dict:
-    """Score ``detectors`` ("yolo", "threshold") on ``n_scenes`` independent scenes; a JSON-able dict.
+    """Score ``detectors`` ("yolo", "yolo-physics" = YOLO checked by ``detect.verified``,
+    "yolo-physics-split" = the same with close pairs split, "threshold") on ``n_scenes`` independent scenes; a JSON-able dict.
 
     ``volume``: also load the shipped regressor (else only the linear calibration is applied).
     ``progress(i, n)`` is called after each scene when given.
@@ -207,15 +208,21 @@ def evaluate(n_scenes: int = DEFAULT_SCENES, seed: int = DEFAULT_SEED, size: int
     setup = {}
     for name in detectors:
         t0 = time.perf_counter()
-        if name == "yolo":
+        if name in ("yolo", "yolo-physics", "yolo-physics-split"):
             det = yolo_detector(state_dir, yolo_runtime)
-            runners[name] = det.detect
             setup["yolo_runtime"] = det.runtime
+            if name == "yolo":
+                runners[name] = det.detect
+            else:
+                from flarewatch.detect.verified import PhysicsCheck, PhysicsCheckedDetector
+
+                check = PhysicsCheck(split_pairs=name.endswith("-split"))
+                runners[name] = PhysicsCheckedDetector(det, check).detect
         elif name == "threshold":
             cfg = ThresholdDetectorConfig()
             runners[name] = lambda tile, cfg=cfg: detect_flares(tile, cfg)
         else:
-            raise ValueError(f"unknown detector {name!r}; use 'yolo' or 'threshold'")
+            raise ValueError(f"unknown detector {name!r}; use 'yolo', 'yolo-physics', 'yolo-physics-split' or 'threshold'")
         setup[f"{name}_load_seconds"] = time.perf_counter() - t0
     regressor = None
     if volume:
