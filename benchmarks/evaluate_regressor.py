@@ -91,23 +91,24 @@ def main(argv=None) -> int:
     from flarewatch.detect.yolo import offline_environment
 
     offline_environment(args.cache.parent)
-    from flarewatch.estimate.regressor import VolumeRegressor
+    from flarewatch.estimate.constrained import load_volume_model
     from flarewatch.evaluation.regressor import heldout_experiment, table_text
 
     t0 = time.perf_counter()
     recipe, det_version, units, timing = build_units(args)
     models, shipped = {}, None
     if args.model and args.model.exists():
-        shipped = VolumeRegressor.load(args.model)
+        shipped = load_volume_model(args.model)
         models["shipped"] = shipped
     exp = heldout_experiment(units, test_fraction=args.test_fraction, seed=args.seed, models=models,
-                             repeat_seeds=[args.seed + k for k in range(1, args.repeats + 1)])
+                             repeat_seeds=[args.seed + k for k in range(1, args.repeats + 1)],
+                             kind="constrained", other_kinds=["unconstrained"])
     table = exp["table"]
     print(f"\nHeld-out sites: {len(exp['split']['test_sites'])} of {units['site_id'].nunique()} "
           f"({exp['split']['n_test_units']} site-periods; {exp['split']['n_train_units']} for training); "
           f"detector {det_version}; volumes in thousand m3/day")
     extra = [("shipped", f"shipped model ({args.model.name})")] if shipped is not None else []
-    print(table_text(table, extra))
+    print(table_text(table, extra, learned_label="constrained (fitted here)"))
     cv = exp["cv"]
     print(f"grid search: {cv['n_candidates']} candidates x {cv['n_splits']} site-grouped folds, best "
           f"{cv['best_params']}, CV MAE {cv['best_cv_mae']:.1f}; interval: log-ratio quantiles "

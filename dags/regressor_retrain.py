@@ -50,6 +50,9 @@ from flarewatch.orchestration.retrain import backfill, retrain_tasks
                                  description="Simulated sites added to the calibration data (bootstrap; 0 = none)."),
         "synthetic_days": Param(20, type="integer", minimum=1, description="Days per simulated site."),
         "seed": Param(0, type="integer", minimum=0, description="Seeds the held-out split and the CV folds."),
+        "model_kind": Param("constrained", type="string", enum=["constrained", "unconstrained"],
+                            description="constrained: linear calibration x a learned correction bounded to [1/B, B]; "
+                                        "unconstrained: the free additive regressor."),
         "calibration_start": Param(None, type=["null", "string"], format="date",
                                    description="Use calibration periods starting on or after this day."),
         "calibration_end": Param(None, type=["null", "string"], format="date",

@@ -42,18 +42,18 @@ _LOADED: dict[tuple[str, int, int], object] = {}
 
 
 def _load(path: Path):
-    """``VolumeRegressor.load`` memoised per process by (path, mtime, size): importing skops costs
+    """``estimate.constrained.load_volume_model`` (either model kind) memoised per process by (path, mtime, size): importing skops costs
     ~2 s (it imports scikit-learn's estimator registry), loading the file ~10 ms. Returns a copy
     whose ``version`` the caller may set."""
     import copy
 
-    from flarewatch.estimate.regressor import VolumeRegressor
+    from flarewatch.estimate.constrained import load_volume_model
 
     st = Path(path).stat()
     key = (str(Path(path).resolve()), st.st_mtime_ns, st.st_size)
     if key not in _LOADED:
         _LOADED.clear()
-        _LOADED[key] = VolumeRegressor.load(path)
+        _LOADED[key] = load_volume_model(path)
     return copy.copy(_LOADED[key])
 
 
@@ -79,7 +79,8 @@ def load_registered(conn, s3, settings: Settings, version: int):
 
 
 def production_regressor(conn, s3, settings: Settings):
-    """(VolumeRegressor or None, version string) for estimating volumes in ``flare_process``.
+    """(volume model or None, version string) for estimating volumes in ``flare_process``; the model is a
+    ``estimate.constrained.ConstrainedVolumeModel`` or an ``estimate.regressor.VolumeRegressor``.
 
     ``settings.volume_model == "calibration"`` (``FLAREWATCH_VOLUME_MODEL``): ``(None,
     "calibration-<method>-v1")``, the published calibration. Otherwise the registry champion

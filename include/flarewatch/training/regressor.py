@@ -1,8 +1,10 @@
 """The volume-regressor steps behind the ``regressor_retrain`` DAG, and the production choice.
 
 - ``train_challenger``: calibration periods aligned with their detections (``regressor_data``),
-  optionally plus synthetic bootstrap units; sites held out deterministically; grid search on
-  site-grouped folds of the training sites; challenger, champion and both published calibrations
+  optionally plus synthetic bootstrap units; sites held out deterministically; the param
+  ``model_kind`` (default "constrained": ``estimate.constrained``, the linear calibration times a
+  correction bounded to [1/B, B]; "unconstrained": ``estimate.regressor``) fitted with its
+  hyper-parameters chosen on site-grouped folds of the training sites; challenger, champion and both published calibrations
   scored on the SAME held-out units; the challenger registered as
   ``s3://<processed>/models/regressor/v<N>/`` (``model.skops`` + ``metadata.json``) and a
   ``model_versions`` row.
@@ -48,6 +50,7 @@ DEFAULT_PARAMS = {
     "seed": 0,
     "calibration_start": None,
     "calibration_end": None,
+    "model_kind": "constrained",  # estimate.constrained.MODEL_KINDS: "constrained" (calibration x bounded correction) or "unconstrained"
 }
 MIN_UNITS = 12
 
@@ -107,12 +110,8 @@ def train_challenger(conn, s3, settings: Settings, *, params: dict | None = None
     held-out units, register the challenger (and the shipped model as the first champion when the
     registry has none). Returns ``{"version", "champion_version", "metrics", "units", "test_sites"}``.
     """
-    from flarewatch.estimate.regressor import (
-        VolumeRegressor,
-        fit_regressor,
-        holdout_split,
-        split_sites,
-    )
+    from flarewatch.estimate.constrained import fit_volume_model, load_volume_model
+    from flarewatch.estimate.regressor import holdout_split, split_sites
     from flarewatch.evaluation.regressor import compare
     from flarewatch.training.regressor_data import data_snapshot
 
@@ -131,7 +130,7 @@ def train_challenger(conn, s3, settings: Settings, *, params: dict | None = None
             f"synthetic_sites to add simulated sites.")
     train_sites, test_sites = split_sites(units["site_id"].unique(), float(p["test_fraction"]), seed)
     train, test = holdout_split(units, float(p["test_fraction"]), seed)
-    model, cv = fit_regressor(train, seed=seed)
+    model, cv = fit_volume_model(train, str(p["model_kind"]), seed=seed)
 
     work = state_dir() / "regressor_retrain" / run_id.replace(":", "_").replace("+", "_")
     work.mkdir(parents=True, exist_ok=True)
@@ -141,7 +140,7 @@ def train_challenger(conn, s3, settings: Settings, *, params: dict | None = None
     if champ is not None:
         models["champion"] = load_registered(conn, s3, settings, champ["version"])
     else:
-        models["champion"] = VolumeRegressor.load(shipped_model())
+        models["champion"] = load_volume_model(shipped_model())
     scores = compare(models, test)
     metrics = {name: _summary(m) for name, m in scores.items()}
     baselines = {k: metrics[k] for k in ("calibration_linear", "calibration_power")}
