@@ -264,23 +264,33 @@ def test_skops_round_trip_and_untrusted_types_refused(tmp_path):
         R.VolumeRegressor.load(bad)
 
 
-SHIPPED_REGRESSOR = Path(__file__).resolve().parents[2] / "models" / "regressor" / "flare-volume.skops"
-SHIPPED_SHA256 = "04d968a93fd69cc2d2395b4284a2b4f182fcc2093876b648255ebf2553d14f02"  # the model version's source
+# The file shipped as models/regressor/flare-volume.skops until the physics-bounded model replaced it
+# (version regressor-shipped-04d968a9); kept as a fixture so old files stay loadable (README there).
+LEGACY_REGRESSOR = Path(__file__).resolve().parents[1] / "fixtures" / "regressor" / "legacy-flare-volume-04d968a9.skops"
+LEGACY_SHA256 = "04d968a93fd69cc2d2395b4284a2b4f182fcc2093876b648255ebf2553d14f02"  # its model version's source
 
 
-def test_file_saved_under_the_old_class_path_loads_and_resaves_under_the_new(tmp_path, monkeypatch):
-    """The shipped file predates the sub-packages (it names flarewatch.regressor.*): it loads as is,
-    and loading + saving again is the migration (the new file names flarewatch.estimate.regressor)."""
+@pytest.mark.parametrize("loader", ["VolumeRegressor.load", "load_volume_model", "deployed"])
+def test_file_saved_under_the_old_class_path_loads_and_resaves_under_the_new(tmp_path, monkeypatch, loader):
+    """The previously shipped file predates the sub-packages (it names flarewatch.regressor.*): it loads
+    as is, through every loader the pipeline uses, and loading + saving again is the migration (the new
+    file names flarewatch.estimate.regressor)."""
     import skops.io as sio
 
+    from flarewatch.estimate import deployed
+    from flarewatch.estimate.constrained import load_volume_model
+
     monkeypatch.delitem(sys.modules, R.LEGACY_MODULE, raising=False)  # load must set up the alias itself
-    assert R.file_sha256(SHIPPED_REGRESSOR) == SHIPPED_SHA256, "the shipped regressor must not be re-saved"
-    assert sorted(sio.get_untrusted_types(file=SHIPPED_REGRESSOR)) == sorted(R.LEGACY_TRUSTED_TYPES)
-    model = R.VolumeRegressor.load(SHIPPED_REGRESSOR)
+    assert R.file_sha256(LEGACY_REGRESSOR) == LEGACY_SHA256, "the legacy fixture must not be re-saved"
+    assert deployed.shipped_version(LEGACY_REGRESSOR) == "regressor-shipped-04d968a9"
+    assert sorted(sio.get_untrusted_types(file=LEGACY_REGRESSOR)) == sorted(R.LEGACY_TRUSTED_TYPES)
+    load = {"VolumeRegressor.load": R.VolumeRegressor.load, "load_volume_model": load_volume_model,
+            "deployed": deployed._load}[loader]
+    model = load(LEGACY_REGRESSOR)
     assert type(model) is R.VolumeRegressor and type(model.pipeline.named_steps["basis"]) is R.FlareBasis
     out = model.predict_flares([S2_VIIRS, VIIRS_ONLY])
     assert all(0.0 <= lo <= v <= hi for v, lo, hi in out) and out[0][0] > 0
-    assert R.file_sha256(SHIPPED_REGRESSOR) == SHIPPED_SHA256
+    assert R.file_sha256(LEGACY_REGRESSOR) == LEGACY_SHA256
 
     migrated = model.save(tmp_path / "migrated.skops")
     assert sorted(sio.get_untrusted_types(file=migrated)) == [
