@@ -264,7 +264,7 @@ class Settings:
     process_batch: int = 6  # site-days of one acquisition day per flare_process task (models load once per task)
     volume_model: str = "regressor"  # "regressor" (registry champion, else shipped) or "calibration" (baseline)
     detector_runtime: str = "auto"  # YOLO runtime: auto (OpenVINO > ONNX Runtime > PyTorch), torch, onnx, openvino
-    physics_check: bool = False  # YOLO proposals verified by physics (detect.verified); FLAREWATCH_PHYSICS_CHECK
+    physics_check: bool = True  # YOLO proposals verified by physics (detect.verified); FLAREWATCH_PHYSICS_CHECK=off
     sites_file: str | None = None
     detector: ThresholdDetectorConfig = field(default_factory=ThresholdDetectorConfig)
     calibration: VolumeCalibration = field(default_factory=VolumeCalibration)
@@ -280,7 +280,7 @@ class Settings:
         volume_model = env.get("FLAREWATCH_VOLUME_MODEL", "regressor")
         if volume_model not in ("regressor", "calibration"):
             raise ValueError(f"FLAREWATCH_VOLUME_MODEL must be 'regressor' or 'calibration', got {volume_model!r}")
-        physics_check = env.get("FLAREWATCH_PHYSICS_CHECK", "off").strip().lower()
+        physics_check = env.get("FLAREWATCH_PHYSICS_CHECK", "on").strip().lower()
         if physics_check not in ("on", "off"):
             raise ValueError(f"FLAREWATCH_PHYSICS_CHECK must be 'on' or 'off', got {physics_check!r}")
         detector_runtime = env.get("FLAREWATCH_DETECTOR_RUNTIME", "auto")

@@ -227,6 +227,24 @@ def test_b12_clipped_core_keeps_its_temperature_and_frp(temp_k, area_m2):
     assert f["swir_frp_mw"] == pytest.approx(rh_mw(temp_k, area_m2), rel=0.20)
 
 
+@pytest.mark.parametrize("temp_k, area_m2", [(1800.0, 1.2), (1800.0, 4.0)])
+def test_the_saturated_special_value_is_not_read_as_radiance(temp_k, area_m2):
+    # Sentinel-2 products mark saturated pixels with DN 65535 (reflectance ~6.5 when decoded),
+    # not with a plateau at the saturation level: the same flame must not gain FRP from it
+    plateau = make_psf_tile(temp_k, area_m2)
+    dn = plateau.dn.copy()
+    dn[2][dn[2] == 17000] = 65535
+    dn[1][dn[1] == 19000] = 65535
+    special = Tile(dn=dn, transform=plateau.transform, crs_epsg=plateau.crs_epsg, acquired_at=plateau.acquired_at,
+                   sun_zenith_deg=plateau.sun_zenith_deg)
+    a = extract_features(plateau, only_detection(plateau), None)
+    b = extract_features(special, only_detection(special), None)
+    assert b["saturated"] is True
+    assert b["swir_frp_mw"] <= 1.05 * a["swir_frp_mw"]
+    assert b["swir_frp_mw"] < 1.25 * rh_mw(temp_k, area_m2)
+    assert b["temperature_k"] == pytest.approx(a["temperature_k"], abs=1.0)
+
+
 def test_core_clipped_in_both_bands():
     # 4 m2 at 1800 K (RH 2.38 MW): rho12 and rho11 both clip in the core; the wings still give
     # the temperature, and the FRP is a flagged lower bound (well above the clipped-value sums)

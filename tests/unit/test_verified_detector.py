@@ -98,8 +98,8 @@ def test_one_stack_is_not_split():
 
 
 def test_the_setting():
-    assert Settings.from_env({}).physics_check is False
-    assert Settings.from_env({"FLAREWATCH_PHYSICS_CHECK": "on"}).physics_check is True
+    assert Settings.from_env({}).physics_check is True
+    assert Settings.from_env({"FLAREWATCH_PHYSICS_CHECK": "off"}).physics_check is False
     with pytest.raises(ValueError, match="FLAREWATCH_PHYSICS_CHECK"):
         Settings.from_env({"FLAREWATCH_PHYSICS_CHECK": "maybe"})
 

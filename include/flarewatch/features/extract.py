@@ -72,6 +72,7 @@ from flarewatch.config import (
     ThresholdDetectorConfig,
 )
 from flarewatch.detect.threshold import (
+    S2_SATURATED_DN,
     Detection,
     b12_clip_dn,
     day_of_year,
@@ -242,6 +243,24 @@ def _annulus_background(
                 return {b: float(np.nanmedian(a[wr0:wr1, wc0:wc1][ring])) for b, a in rho.items()}
         out = {b: float(np.nanmedian(a[~exclude])) if (~exclude).any() else 0.0 for b, a in rho.items()}
     return {b: (v if math.isfinite(v) else 0.0) for b, v in out.items()}
+
+
+def _special_value_floor(win: np.ndarray, dn: np.ndarray, cfg: ThresholdDetectorConfig) -> np.ndarray:
+    """A window's reflectance with the Sentinel-2 SATURATED special value (DN 65535) replaced.
+
+    DN 65535 marks a saturated pixel, not a radiance: decoded it reads as reflectance ~6.5 and
+    would multiply a flame's excess and FRP (the independent scenes measured FRP ~2x the truth).
+    Such a pixel is set to a lower bound of its true value: the brightest non-special pixel of
+    the window in that band (a saturated pixel is at least as bright), and at least the
+    saturated-pixel level ``cfg.saturated_rho12``. A saturation plateau below 65535 (our own
+    simulator's) is left as it is: there the clipped value is a real lower bound already.
+    """
+    special = dn >= S2_SATURATED_DN
+    if not special.any():
+        return win
+    rest = win[~special & np.isfinite(win)]
+    floor = max(float(rest.max()) if rest.size else 0.0, cfg.saturated_rho12)
+    return np.where(special, floor, win)
 
 
 def _clip_masks(tile: Tile, rho11: np.ndarray, rho12: np.ndarray, dn11: np.ndarray, dn12: np.ndarray,
@@ -432,8 +451,8 @@ def extract_features(
     h, w = tile.shape
     m = SUM_MARGIN_PX
     r0, c0, r1, c1 = max(det.bbox[0] - m, 0), max(det.bbox[1] - m, 0), min(det.bbox[2] + m, h), min(det.bbox[3] + m, w)
-    win12 = rho["B12"][r0:r1, c0:c1].astype(np.float64)
-    win11 = rho["B11"][r0:r1, c0:c1].astype(np.float64)
+    win12 = _special_value_floor(rho["B12"][r0:r1, c0:c1].astype(np.float64), dn12[r0:r1, c0:c1], cfg)
+    win11 = _special_value_floor(rho["B11"][r0:r1, c0:c1].astype(np.float64), dn11[r0:r1, c0:c1], cfg)
     clip12, clip11 = _clip_masks(
         tile, win11, win12, dn11[r0:r1, c0:c1], dn12[r0:r1, c0:c1], candidates.clip_dn, cfg,
     )
