@@ -52,7 +52,11 @@ def main(argv=None) -> int:
         weights = detectors.deployable_weights(lambda dest: shutil.copyfile(args.weights, dest),
                                                args.state / "models" / "detector" / f"eval-{detectors._sha8(weights)}")
     yolo = YoloFlareDetector(weights, runtime=args.runtime)
-    res = evaluate_detectors({"yolo": yolo, "threshold": ThresholdDetector()}, spec)
+    from flarewatch.detect.verified import PhysicsCheckedDetector
+
+    # yolo-physics is what processing deploys (FLAREWATCH_PHYSICS_CHECK=on, detect.verified)
+    res = evaluate_detectors({"yolo-physics": PhysicsCheckedDetector(yolo), "yolo": yolo,
+                              "threshold": ThresholdDetector()}, spec)
     res["yolo_runtime"] = yolo.runtime
     res["weights"] = str(args.weights)
 
@@ -68,14 +72,15 @@ def main(argv=None) -> int:
     res["seconds"] = round(time.time() - t0, 1)
 
     print(f"Held-out test split: {res['n_scenes']} tiles; match: {res['match_rule']}")
-    print(f"{'case':8s} " + " ".join(f"{n + ' ' + m:>15s}" for n in ("yolo", "threshold") for m in ("P", "R", "F1")))
+    names = ("yolo-physics", "yolo", "threshold")
+    print(f"{'case':8s} " + " ".join(f"{n + ' ' + m:>15s}" for n in names for m in ("P", "R", "F1")))
     for case in res["detectors"]["yolo"]["cases"]:
         row = []
-        for n in ("yolo", "threshold"):
+        for n in names:
             c = res["detectors"][n]["cases"][case]
             row += [c["precision"], c["recall"], c["f1"]]
         print(f"{case:8s} " + " ".join(f"{v:15.3f}" for v in row))
-    for n in ("yolo", "threshold"):
+    for n in names:
         d = res["detectors"][n]
         print(f"{n}: small-flare recall {d['small_flare_recall']:.3f}, {1000 * d['seconds_per_tile']:.1f} ms/tile")
     print(f"yolo mAP50 {res['detectors']['yolo']['map50']:.3f}, mAP50-95 {res['detectors']['yolo']['map50_95']:.3f}"

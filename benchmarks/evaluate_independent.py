@@ -25,12 +25,12 @@ def _f(x, fmt="{:.3f}") -> str:
 
 
 def print_tables(res: dict) -> None:
-    dets = [d for d in ("yolo", "threshold") if d in res]
+    dets = [d for d in ("yolo", "yolo-physics", "yolo-physics-split", "threshold") if d in res]
     print(f"\nIndependent scenes: {res['scenes']} x {res['size_px']} px, seed {res['seed']}; census {res['census']}")
-    print(f"{'':34s}" + "".join(f"{d:>14s}" for d in dets))
+    print(f"{'':34s}" + "".join(f"{d:>20s}" for d in dets))
 
     def row(label, fn, fmt="{:.3f}"):
-        print(f"{label:34s}" + "".join(f"{_f(fn(res[d]), fmt):>14s}" for d in dets))
+        print(f"{label:34s}" + "".join(f"{_f(fn(res[d]), fmt):>20s}" for d in dets))
 
     row("precision", lambda r: r["overall"]["precision"])
     row("recall", lambda r: r["overall"]["recall"])
@@ -72,7 +72,8 @@ def main(argv=None) -> int:
     ap.add_argument("--scenes", type=int, default=DEFAULT_SCENES)
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("--size", type=int, default=512, help="scene side in pixels")
-    ap.add_argument("--detectors", default="yolo,threshold")
+    ap.add_argument("--detectors", default="yolo-physics,yolo,yolo-physics-split,threshold",
+                    help="yolo-physics is what processing deploys (FLAREWATCH_PHYSICS_CHECK=on)")
     ap.add_argument("--runtime", default="auto", help="YOLO runtime: auto, openvino, onnx, torch")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/evaluation.json"))
     ap.add_argument("--key", default="independent")
