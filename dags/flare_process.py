@@ -10,8 +10,9 @@ more than processing a tile. Each site-day:
 
 1. reads the Sentinel-2 tile and VIIRS Nightfire CSV from `rawdata`;
 2. detects flares (the YOLO champion from the model registry, else the shipped
-   `models/detector/flare-yolo11n.pt`; `FLAREWATCH_DETECTOR=threshold` selects the physics
-   TAI / NHI threshold detector), records the detector version on every row, extracts features
+   `models/detector/flare-yolo11n.pt`, each box checked by physics: heat, a flame's B12/B11
+   colour; `FLAREWATCH_DETECTOR=threshold` selects the physics TAI / NHI threshold detector),
+   records the detector version on every row, extracts features
    (hot pixels, B12/B11 excess, temperature, SWIR radiative power, matched VIIRS radiant heat);
 3. estimates each flare's volume with its 90 % prediction interval (the regressor champion from
    the model registry, else the shipped `models/regressor/flare-volume.skops`;
