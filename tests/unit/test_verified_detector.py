@@ -107,3 +107,10 @@ def test_the_setting():
 def test_temperature_of_a_flame_reads_back():
     t = physics.ratio_temperature(*(physics.planck_radiance(S2_WAVELENGTH_UM[b], 1800.0) for b in ("B12", "B11")))
     assert float(t) == pytest.approx(1800.0, abs=5)
+
+
+def test_an_extended_hot_patch_is_not_a_flame():
+    # flame-coloured but 9 px across: a sub-pixel flame blurred by the PSF is never that broad
+    tile = make_tile([(20, c, 0.5, FLAME) for c in range(16, 25)])
+    assert PhysicsCheckedDetector(Boxes((16, 12, 25, 29)), NO_SPLIT).detect(tile) == []
+    assert len(PhysicsCheckedDetector(Boxes((16, 12, 25, 29)), NO_SPLIT).detect(make_tile([(20, 20, 0.5, FLAME)]))) == 1

@@ -23,7 +23,10 @@ bright surface (a roof, a pad) is not mistaken for heat:
    rule) whose B8A is unsaturated and below ``clipped_max_b8a_share`` of its B11 (of the
    saturated-pixel level ``saturated_rho12`` when B11 is clipped too): glint and bright surfaces
    saturate, if at all, flat across 0.86-2.2 um.
-3. **Close pairs.** Inside a kept box, local maxima of the B12 excess among hot pixels that are at
+3. **Compact.** A flame is a sub-pixel source blurred by the sensor's PSF: the connected pixels
+   around the strongest one with at least half its B12 excess span at most
+   ``max_core_extent_px``. Sun glint on water, cloud edges and bright fields are broader.
+4. **Close pairs.** Inside a kept box, local maxima of the B12 excess among hot pixels that are at
    least ``min_peak_separation_px`` apart, each at least ``min_peak_share`` of the strongest,
    with a dip between them (the excess along the line between two peaks falls below
    ``max_saddle_share`` of the weaker one), become separate detections, each centred on the
@@ -62,6 +65,7 @@ class PhysicsCheck:
     margin_px: int = 1
     background_ring_px: int = 4
     core_px: int = 2
+    max_core_extent_px: int = 7
     clipped_max_b8a_share: float = 0.5
     spectral: ThresholdDetectorConfig = ThresholdDetectorConfig()
     hot_excess_min: float = 0.02
@@ -119,6 +123,16 @@ def _reflectance_ratio(temperature_k: float, wavelength_um: dict | None = None,
     l12 = float(physics.planck_radiance(wl["B12"], temperature_k))
     l11 = float(physics.planck_radiance(wl["B11"], temperature_k))
     return (l12 / esun["B12"]) / (l11 / esun["B11"])
+
+
+def _core_extent(hot: np.ndarray, ex12: np.ndarray) -> int:
+    """Side (pixels) of the bounding box of the bright core: the connected pixels around the
+    strongest one whose B12 excess is at least half of it."""
+    ex = np.where(hot, ex12, 0.0)
+    pk = np.unravel_index(int(np.argmax(ex)), ex.shape)
+    labels, _ = ndimage.label(ex >= 0.5 * ex[pk], structure=np.ones((3, 3), dtype=bool))
+    rr, cc = np.nonzero(labels == labels[pk])
+    return int(max(rr.max() - rr.min(), cc.max() - cc.min()) + 1)
 
 
 def clipped_b8a(tile: Tile, box: tuple[slice, slice]) -> np.ndarray:
@@ -235,6 +249,9 @@ class PhysicsCheckedDetector:
         hi = _reflectance_ratio(check.min_temperature_k, wl, esun)
         if not hot.any():
             return False, hot, ex12, hot, "no heat"
+        extent = _core_extent(hot, ex12)
+        if extent > check.max_core_extent_px:
+            return False, hot, ex12, hot, f"too extended for a flame ({extent} px)"
         _, _, sat = hot_core_rules(rho["B8A"][box], rho["B11"][box], rho["B12"][box],
                                    tile.dn[2][box], clip_dn=clip_dn)
         # any band at its clip level: the value is a lower bound and carries no colour
