@@ -75,6 +75,7 @@ def main(argv=None) -> int:
     ap.add_argument("--detectors", default="yolo-physics,yolo,yolo-physics-split,threshold",
                     help="yolo-physics is what processing deploys (FLAREWATCH_PHYSICS_CHECK=on)")
     ap.add_argument("--runtime", default="auto", help="YOLO runtime: auto, openvino, onnx, torch")
+    ap.add_argument("--weights", type=Path, default=None, help="YOLO weights (default: the shipped ones)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/evaluation.json"))
     ap.add_argument("--key", default="independent")
     args = ap.parse_args(argv)
@@ -89,7 +90,7 @@ def main(argv=None) -> int:
 
     res = evaluate(n_scenes=args.scenes, seed=args.seed, size=args.size,
                    detectors=tuple(d.strip() for d in args.detectors.split(",") if d.strip()),
-                   yolo_runtime=args.runtime, progress=progress)
+                   yolo_runtime=args.runtime, yolo_weights=args.weights, progress=progress)
     merge_into(args.out, args.key, res)
     print_tables(res)
     print(f"written under '{args.key}' in {args.out}")

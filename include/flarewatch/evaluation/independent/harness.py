@@ -14,6 +14,7 @@ else ``flare_duplicate`` (within 4 px of a true flare), else ``elsewhere``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import shutil
@@ -45,8 +46,9 @@ def scene_tile(scene: gen.IndependentScene) -> Tile:
     return decode_tile(encode_tile(tile))
 
 
-def yolo_detector(state_dir: Path | None = None, runtime: str = "auto"):
-    """The shipped YOLO weights with processing's runtime exports, in a state folder under /tmp.
+def yolo_detector(state_dir: Path | None = None, runtime: str = "auto", weights: Path | None = None):
+    """YOLO weights (default the shipped ones) with processing's runtime exports, in a state folder
+    under /tmp, cached by the weights' sha256 (new weights never reuse an old export).
 
     Uses ``detect.deployed.deployable_weights`` (what processing does with the shipped weights) and
     sets ``FLAREWATCH_STATE_DIR`` to the state folder when it is unset.
@@ -57,11 +59,12 @@ def yolo_detector(state_dir: Path | None = None, runtime: str = "auto"):
     state = Path(state_dir or Path(tempfile.gettempdir()) / f"flarewatch-independent-{os.getuid()}")
     os.environ.setdefault("FLAREWATCH_STATE_DIR", str(state))
     offline_environment(state)
-    shipped = shipped_weights()
+    source = Path(weights) if weights else shipped_weights()
+    sha8 = hashlib.sha256(source.read_bytes()).hexdigest()[:8]
     formats = EXPORT_FORMATS if runtime in ("auto", "onnx", "openvino") else ()
-    weights = deployable_weights(lambda dest: shutil.copyfile(shipped, dest),
-                                 state / "models" / "detector" / "shipped", formats)
-    return YoloFlareDetector(weights, runtime=runtime)
+    deployable = deployable_weights(lambda dest: shutil.copyfile(source, dest),
+                                    state / "models" / "detector" / f"eval-{sha8}", formats)
+    return YoloFlareDetector(deployable, runtime=runtime)
 
 
 def _q(values, qs=(10, 50, 90)) -> dict:
@@ -196,6 +199,7 @@ def _summarise(counts, records, causes, scene_vols, seconds, n_dets) -> dict:
 
 def evaluate(n_scenes: int = DEFAULT_SCENES, seed: int = DEFAULT_SEED, size: int = gen.DEFAULT_SIZE,
              detectors=("yolo", "threshold"), yolo_runtime: str = "auto", state_dir: Path | None = None,
+             yolo_weights: Path | None = None,
              volume: bool = True, progress=None) -> dict:
     """Score ``detectors`` ("yolo", "yolo-physics" = YOLO checked by ``detect.verified``,
     "yolo-physics-split" = the same with close pairs split, "threshold") on ``n_scenes`` independent scenes; a JSON-able dict.
@@ -209,7 +213,7 @@ def evaluate(n_scenes: int = DEFAULT_SCENES, seed: int = DEFAULT_SEED, size: int
     for name in detectors:
         t0 = time.perf_counter()
         if name in ("yolo", "yolo-physics", "yolo-physics-split"):
-            det = yolo_detector(state_dir, yolo_runtime)
+            det = yolo_detector(state_dir, yolo_runtime, yolo_weights)
             setup["yolo_runtime"] = det.runtime
             if name == "yolo":
                 runners[name] = det.detect
