@@ -27,6 +27,7 @@ from flarewatch.training.detector_data import (
     synthetic_sites,
     visible_flares,
 )
+from flarewatch.training.randomize import randomize_scene
 
 CASES = ("all", "glint", "cloud", "fire", "small")
 SMALL_FLOW_KSCM_D = 25.0
@@ -60,6 +61,8 @@ def evaluate_detectors(detectors: dict, spec: DatasetSpec = DatasetSpec(), split
     for site in synthetic_sites(split, spec.n_sites(split), spec.seed, spec.aoi_km):
         for day in scene_days(site, spec.days_per_site, spec.seed):
             scene = simulate_scene(site, day)
+            if spec.randomize:  # domain-randomised scenes (training.randomize), same split seeds
+                scene = randomize_scene(scene, spec.seed, split)
             labeled, _hidden = visible_flares(scene, spec)
             true_rc = [(f["row"], f["col"]) for f in labeled]
             cases = scene_cases(scene, labeled)

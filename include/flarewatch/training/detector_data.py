@@ -76,6 +76,7 @@ from flarewatch.detect.representation import (
 )
 from flarewatch.simulation.scene import simulate_scene
 from flarewatch.sites import Site
+from flarewatch.training.randomize import randomize_scene
 
 CLASS_NAMES = ["flare"]
 SPLITS = ("train", "val", "test")
@@ -148,6 +149,7 @@ class DatasetSpec:
     edge_chip_prob: float = 0.5
     min_excess_reflectance: float = 0.03
     excess_snr: float = 5.0
+    randomize: bool = False  # training.randomize.randomize_scene on every scene (domain randomisation)
 
     def n_sites(self, split: str) -> int:
         return {
@@ -486,6 +488,8 @@ def build_dataset(
             for site in sites:
                 for day in scene_days(site, spec.days_per_site, spec.seed):
                     scene = simulate_scene(site, day)
+                    if spec.randomize:
+                        scene = randomize_scene(scene, spec.seed, split)
                     counts["scenes"] += 1
                     rng = _rng("chips", spec.seed, site.site_id, day.isoformat())
                     for r0, c0, img, lines, meta in _scene_chips(scene, spec, rng):
