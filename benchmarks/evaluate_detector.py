@@ -30,6 +30,9 @@ def main(argv=None) -> int:
     p.add_argument("--state", type=Path, default=REPO / ".state")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "detector.json")
     p.add_argument("--key", default=None, help="write the results under this key of the JSON at --out (other keys kept)")
+    p.add_argument("--randomize", action="store_true",
+                   help="score on the domain-randomised scenes of the test sites (training.randomize)")
+    p.add_argument("--conf", type=float, default=0.25, help="YOLO confidence threshold")
     args = p.parse_args(argv)
 
     from flarewatch.detect.yolo import offline_environment
@@ -40,8 +43,8 @@ def main(argv=None) -> int:
     from flarewatch.training.detector_data import DatasetSpec, build_dataset
 
     t0 = time.time()
-    spec = DatasetSpec(n_sites_test=args.test_sites)
-    dataset = args.dataset or args.state / "training" / f"eval-t{args.test_sites}"
+    spec = DatasetSpec(n_sites_test=args.test_sites, randomize=args.randomize)
+    dataset = args.dataset or args.state / "training" / f"eval-t{args.test_sites}{'-dr' if args.randomize else ''}"
     weights = args.weights
     if args.runtime in ("auto", "onnx", "openvino") and weights.suffix == ".pt":
         # score what production runs: the OpenVINO/ONNX exports, made once into the state folder
@@ -51,7 +54,7 @@ def main(argv=None) -> int:
 
         weights = detectors.deployable_weights(lambda dest: shutil.copyfile(args.weights, dest),
                                                args.state / "models" / "detector" / f"eval-{detectors._sha8(weights)}")
-    yolo = YoloFlareDetector(weights, runtime=args.runtime)
+    yolo = YoloFlareDetector(weights, runtime=args.runtime, conf=args.conf)
     from flarewatch.detect.verified import PhysicsCheckedDetector
 
     # yolo-physics is what processing deploys (FLAREWATCH_PHYSICS_CHECK=on, detect.verified)
