@@ -1,6 +1,6 @@
 """Pick the YOLO confidence threshold on the VALIDATION split only (never the test split).
 
-    python benchmarks/select_threshold.py --weights models/detector/flare-yolo11n-dr.pt --out /tmp/sel.json
+    python benchmarks/select_threshold.py --weights models/detector/flare-yolo11n.pt --out /tmp/sel.json
 
 Runs the detector once at a low confidence (0.05) on the validation sites' tiles, plain simulator
 scenes and their domain-randomised versions (``training.randomize``), alone and with the physics

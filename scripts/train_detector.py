@@ -6,7 +6,7 @@
 Deterministic dataset (``training.detector_data.DatasetSpec()`` defaults, seed 0) and training seed 0;
 CPU unless CUDA is available. Nothing is downloaded (``yolo.offline_environment``).
 
-Domain-randomised fine-tune (issue 10, item 2; ``models/detector/flare-yolo11n-dr.pt``, recipe in the
+Domain-randomised fine-tune (issue 10, item 2; ``models/detector/flare-yolo11n.pt`` (shipped since issue 10), recipe in the
 model card): ``--randomize --base models/detector/flare-yolo11n.pt``.
 """
 
