@@ -198,9 +198,8 @@ def main(argv=None) -> int:
     from flarewatch.detect import deployed as detectors
     from flarewatch.detect.yolo import YoloFlareDetector
 
-    sha = detectors._sha8(args.weights)
-    weights = detectors.deployable_weights(lambda dest: shutil.copyfile(args.weights, dest),
-                                           args.state / "models" / "detector" / f"bench-{sha}")
+    sha = detectors.weights_sha8(args.weights)
+    weights = detectors.deployable_copy(args.weights, args.state / "models" / "detector" / f"bench-{sha}")
     chips, chips_per_tile = demo_chips(args.chips, 160)
     res = {"weights": str(args.weights), "weights_sha8": sha, "chip_px": 160,
            "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),

@@ -48,12 +48,9 @@ def main(argv=None) -> int:
     weights = args.weights
     if args.runtime in ("auto", "onnx", "openvino") and weights.suffix == ".pt":
         # score what production runs: the OpenVINO/ONNX exports, made once into the state folder
-        import shutil
+        from flarewatch.detect.deployed import deployable_copy, weights_sha8
 
-        from flarewatch.detect import deployed as detectors
-
-        weights = detectors.deployable_weights(lambda dest: shutil.copyfile(args.weights, dest),
-                                               args.state / "models" / "detector" / f"eval-{detectors._sha8(weights)}")
+        weights = deployable_copy(args.weights, args.state / "models" / "detector" / f"eval-{weights_sha8(weights)}")
     yolo = YoloFlareDetector(weights, runtime=args.runtime, conf=args.conf)
     from flarewatch.detect.verified import PhysicsCheckedDetector
 

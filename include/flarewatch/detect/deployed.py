@@ -91,8 +91,21 @@ def deployable_weights(fetch, model_dir: Path, formats=EXPORT_FORMATS, imgsz: in
     return weights
 
 
-def _sha8(path: Path) -> str:
+def weights_sha8(path: Path) -> str:
+    """First 8 hex digits of the sha256 of a weights file: names its version and export folder."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:8]
+
+
+def export_formats(runtime: str) -> tuple[str, ...]:
+    """The exports a YOLO runtime setting needs (none for ``torch``)."""
+    return EXPORT_FORMATS if runtime in ("auto", "onnx", "openvino") else ()
+
+
+def deployable_copy(source: Path, model_dir: Path, runtime: str = "auto") -> Path:
+    """``deployable_weights`` of a local weights file: copied into ``model_dir`` and exported for
+    ``runtime`` (name the folder by ``weights_sha8`` so other weights never reuse its exports)."""
+    source = Path(source)
+    return deployable_weights(lambda dest: shutil.copyfile(source, dest), model_dir, export_formats(runtime))
 
 
 def production_weights(conn, s3, settings: Settings) -> tuple[Path | None, str]:
@@ -105,7 +118,7 @@ def production_weights(conn, s3, settings: Settings) -> tuple[Path | None, str]:
         return None, "threshold-tai-nhi-v1"
     root = state_dir() / "models" / "detector"
     champ = registry.champion(conn, "detector")
-    formats = EXPORT_FORMATS if settings.detector_runtime in ("auto", "onnx", "openvino") else ()
+    formats = export_formats(settings.detector_runtime)
     if champ is not None:
         key = registry.s3_prefix("detector", champ["version"]) + MODEL_FILE
 
@@ -119,11 +132,9 @@ def production_weights(conn, s3, settings: Settings) -> tuple[Path | None, str]:
 
 def _shipped_deployable(settings: Settings) -> tuple[Path, str]:
     """(local .pt path with exports, "yolo-shipped-<sha8>") of the shipped weights."""
-    formats = EXPORT_FORMATS if settings.detector_runtime in ("auto", "onnx", "openvino") else ()
     shipped = shipped_weights()
-    version = "yolo-shipped-" + _sha8(shipped)
-    root = state_dir() / "models" / "detector"
-    return deployable_weights(lambda dest: shutil.copyfile(shipped, dest), root / version, formats), version
+    version = "yolo-shipped-" + weights_sha8(shipped)
+    return deployable_copy(shipped, state_dir() / "models" / "detector" / version, settings.detector_runtime), version
 
 
 def production_detector(conn, s3, settings: Settings):

@@ -14,10 +14,8 @@ else ``flare_duplicate`` (within 4 px of a true flare), else ``elsewhere``.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
-import shutil
 import tempfile
 import time
 from collections import defaultdict
@@ -53,17 +51,14 @@ def yolo_detector(state_dir: Path | None = None, runtime: str = "auto", weights:
     Uses ``detect.deployed.deployable_weights`` (what processing does with the shipped weights) and
     sets ``FLAREWATCH_STATE_DIR`` to the state folder when it is unset.
     """
-    from flarewatch.detect.deployed import EXPORT_FORMATS, deployable_weights, shipped_weights
+    from flarewatch.detect.deployed import deployable_copy, shipped_weights, weights_sha8
     from flarewatch.detect.yolo import YoloFlareDetector, offline_environment
 
     state = Path(state_dir or Path(tempfile.gettempdir()) / f"flarewatch-independent-{os.getuid()}")
     os.environ.setdefault("FLAREWATCH_STATE_DIR", str(state))
     offline_environment(state)
     source = Path(weights) if weights else shipped_weights()
-    sha8 = hashlib.sha256(source.read_bytes()).hexdigest()[:8]
-    formats = EXPORT_FORMATS if runtime in ("auto", "onnx", "openvino") else ()
-    deployable = deployable_weights(lambda dest: shutil.copyfile(source, dest),
-                                    state / "models" / "detector" / f"eval-{sha8}", formats)
+    deployable = deployable_copy(source, state / "models" / "detector" / f"eval-{weights_sha8(source)}", runtime)
     return YoloFlareDetector(deployable, runtime=runtime)
 
 
