@@ -227,6 +227,19 @@ def _has_saddle(ex: np.ndarray, p: tuple[int, int], q: tuple[int, int], share: f
     return False
 
 
+@dataclass
+class Verdict:
+    """What the check found for one proposal; arrays cover ``box`` (the box plus ``margin_px``)."""
+
+    keep: bool
+    reason: str
+    box: tuple[slice, slice]
+    hot: np.ndarray  # hot pixels (rule 1)
+    ex12: np.ndarray  # B12 reflectance excess over the local background
+    coloured: np.ndarray  # flame-coloured or clipped-flame pixels: where a pair's peaks may lie
+    saturated: np.ndarray  # the threshold detector's saturated-pixel rule
+
+
 class PhysicsCheckedDetector:
     """A detector (``detect(tile) -> list[Detection]``) that keeps a proposal of ``proposer``
     only where the physics agrees, and splits close pairs (module docstring)."""
@@ -237,9 +250,8 @@ class PhysicsCheckedDetector:
         self.proposer = proposer
         self.check = check
 
-    def verdict(self, tile: Tile, det: Detection, rho: dict, clip_dn: int):
-        """(keep, hot-pixel mask, B12 excess, flame-coloured-or-clipped pixel mask, reason) of one
-        proposal, arrays in the box's window."""
+    def verdict(self, tile: Tile, det: Detection, rho: dict, clip_dn: int) -> Verdict:
+        """The rules of the module docstring applied to one proposal."""
         check = self.check
         box = _box(det, check.margin_px, tile.shape)
         bg12, sd12 = _ring_stats(rho["B12"], box, check.background_ring_px)
@@ -248,23 +260,28 @@ class PhysicsCheckedDetector:
         ex11 = rho["B11"][box] - bg11
         with np.errstate(invalid="ignore"):
             hot = ex12 > max(check.hot_excess_min, check.hot_excess_sd * sd12)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = np.where(ex11 > 0, ex12 / np.where(ex11 > 0, ex11, 1.0), np.inf)
-        wl, esun = tile.wavelength_um, tile.solar_irradiance
-        lo = _reflectance_ratio(check.max_temperature_k, wl, esun)
-        hi = _reflectance_ratio(check.min_temperature_k, wl, esun)
+        none = np.zeros(hot.shape, dtype=bool)
         if not hot.any():
-            return False, hot, ex12, hot, "no heat"
+            return Verdict(False, "no heat", box, hot, ex12, none, none)
         extent = _core_extent(hot, ex12)
         if extent > check.max_core_extent_px:
-            return False, hot, ex12, hot, f"too extended for a flame ({extent} px)"
+            return Verdict(False, f"too extended for a flame ({extent} px)", box, hot, ex12, none, none)
         _, _, sat = hot_core_rules(rho["B8A"][box], rho["B11"][box], rho["B12"][box],
-                                   tile.dn[2][box], clip_dn=clip_dn)
+                                   tile.dn[2][box], check.spectral, clip_dn)
         # any band at its clip level: the value is a lower bound and carries no colour
         clipped = np.zeros(hot.shape, dtype=bool)
         for i in range(3):
             clipped |= tile.dn[i][box] >= (clip_dn if i == 2 else S2_SATURATED_DN)
+        wl, esun = tile.wavelength_um, tile.solar_irradiance
+        lo = _reflectance_ratio(check.max_temperature_k, wl, esun)
+        hi = _reflectance_ratio(check.min_temperature_k, wl, esun)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(ex11 > 0, ex12 / np.where(ex11 > 0, ex11, 1.0), np.inf)
         coloured = (sat | ((ratio >= lo) & (ratio <= hi))) & ~(clipped & ~sat)
+
+        def verdict(keep: bool, reason: str) -> Verdict:
+            return Verdict(keep, reason, box, hot, ex12, coloured, sat)
+
         # the colour of the flame core: the window of +-core_px around the strongest hot pixel
         # (a large bright surface elsewhere in the box must not set the colour), measured on its
         # unclipped pixels (a saturated core's wings still carry the flame's colour)
@@ -282,14 +299,12 @@ class PhysicsCheckedDetector:
             reference = np.where(b11_clipped, check.spectral.saturated_rho12, rho["B11"][box])
             flame_clip = (sat & hot & ~clipped_b8a(tile, box)
                           & (rho["B8A"][box] < check.clipped_max_b8a_share * reference))
-            if flame_clip.any():
-                return True, hot, ex12, coloured, "clipped flame"
-            return False, hot, ex12, coloured, "no flame colour"
+            return verdict(True, "clipped flame") if flame_clip.any() else verdict(False, "no flame colour")
         if t < check.min_temperature_k:
-            return False, hot, ex12, coloured, f"too cool for a flame ({t:.0f} K)"
+            return verdict(False, f"too cool for a flame ({t:.0f} K)")
         if t > check.max_temperature_k:
-            return False, hot, ex12, coloured, f"spectrally flat ({t:.0f} K)"
-        return True, hot, ex12, coloured, f"flame ({t:.0f} K)"
+            return verdict(False, f"spectrally flat ({t:.0f} K)")
+        return verdict(True, f"flame ({t:.0f} K)")
 
     def detect(self, tile: Tile) -> list[Detection]:
         proposals = self.proposer.detect(tile)
@@ -297,18 +312,16 @@ class PhysicsCheckedDetector:
             return []
         check = self.check
         rho = {b: tile.reflectance(b) for b in ("B8A", "B11", "B12")}
-        clip_dn = b12_clip_dn(tile.dn[2], tile.valid, tile.scale, tile.offset)
+        clip_dn = b12_clip_dn(tile.dn[2], tile.valid, tile.scale, tile.offset, check.spectral)
         out: list[Detection] = []
         for det in proposals:
-            keep, hot, ex12, coloured, _reason = self.verdict(tile, det, rho, clip_dn)
-            if not keep:
+            v = self.verdict(tile, det, rho, clip_dn)
+            if not v.keep:
                 continue
             kept = replace(det, detector=DETECTOR_NAME)
             if check.split_pairs:
-                box = _box(det, check.margin_px, tile.shape)
-                _, _, sat = hot_core_rules(rho["B8A"][box], rho["B11"][box], rho["B12"][box], tile.dn[2][box],
-                                           clip_dn=clip_dn)
-                out.extend(split_peaks(kept, ex12, hot, (box[0].start, box[1].start), check, coloured, sat))
+                origin = (v.box[0].start, v.box[1].start)
+                out.extend(split_peaks(kept, v.ex12, v.hot, origin, check, v.coloured, v.saturated))
             else:
                 out.append(kept)
         return sorted(out, key=lambda d: (d.peak_row, d.peak_col, d.row, d.col))
