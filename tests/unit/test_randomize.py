@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from flarewatch.detect.threshold import S2_SATURATED_DN as SATURATED_DN
 from flarewatch.simulation.scene import simulate_scene
 from flarewatch.training.detector_data import (
     DatasetSpec,
@@ -15,7 +16,6 @@ from flarewatch.training.detector_data import (
     yolo_label_lines,
 )
 from flarewatch.training.randomize import (
-    SATURATED_DN,
     RandomizeSpec,
     randomize_scene,
 )

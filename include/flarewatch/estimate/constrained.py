@@ -71,6 +71,7 @@ from flarewatch.estimate.regressor import (
     fit_regressor,
     flare_inputs_matrix,
     grouped_cv_splits,
+    save_skops,
 )
 from flarewatch.evaluation.metrics import volume_metrics
 
@@ -226,12 +227,7 @@ class ConstrainedVolumeModel:
 
     # --- persistence (skops, no pickle) ------------------------------------------------------
     def save(self, path: Path | str) -> Path:
-        import skops.io as sio
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sio.dump(self, path)
-        return path
+        return save_skops(self, path)
 
     @classmethod
     def load(cls, path: Path | str) -> ConstrainedVolumeModel:

@@ -311,6 +311,16 @@ def make_pipeline(alpha: float = 1.0, **basis):
 # ------------------------------------------------------------------------------------------
 # The model object
 # ------------------------------------------------------------------------------------------
+def save_skops(model, path: Path | str) -> Path:
+    """Write a volume model with skops (no pickle); the folder is created. Returns the path."""
+    import skops.io as sio
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sio.dump(model, path)
+    return path
+
+
 class VolumeRegressor:
     """A fitted volume model: per-flare volume (kscm/d) with a prediction interval and a version.
 
@@ -368,12 +378,7 @@ class VolumeRegressor:
 
     # --- persistence (skops, no pickle) ------------------------------------------------------
     def save(self, path: Path | str) -> Path:
-        import skops.io as sio
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sio.dump(self, path)
-        return path
+        return save_skops(self, path)
 
     @classmethod
     def load(cls, path: Path | str) -> VolumeRegressor:

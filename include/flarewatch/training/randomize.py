@@ -55,12 +55,12 @@ from scipy.special import ndtr
 
 from flarewatch import physics
 from flarewatch.config import S2_BANDS, S2_NODATA_DN, S2_SPACECRAFT_CONSTANTS, STEFAN_BOLTZMANN
+from flarewatch.detect.threshold import S2_SATURATED_DN
 from flarewatch.simulation.landscape import smooth_field
 from flarewatch.simulation.scene import PSF_SIGMA_PX, SimulatedScene
 from flarewatch.tiles import Tile
 
 RANDOMIZER_VERSION = "dr-v1"
-SATURATED_DN = 65535  # ESA special value for saturated pixels (L1C Special_Values)
 PIXEL_AREA_M2 = 400.0
 KSCM_D_PER_MW = 31.5  # nominal flow per MW for the truth of added flares (simulation.common)
 
@@ -397,7 +397,7 @@ def randomize_scene(scene: SimulatedScene, seed: int = 0, split: str = "train",
     offset = -0.1 if rng.random() < 0.75 else 0.0
     dn = np.clip(np.rint((rho - offset) / tile.scale), 1, 65534)
     if rng.random() < spec.p_dn65535:
-        dn[sat] = SATURATED_DN
+        dn[sat] = S2_SATURATED_DN
         applied.append("dn65535" if sat.any() else "dn65535-none")
     else:
         for b in range(3):
