@@ -146,13 +146,24 @@ class _StageTimer:
 
 
 def bench_end_to_end(detector, version: str, n_tiles: int) -> dict:
+    """tiles/s of ``process_site_day`` with the deployed configuration: ``detector`` (checked by
+    physics when ``FLAREWATCH_PHYSICS_CHECK`` is on, as processing does) and the configured volume
+    model (``estimate.deployed.configured_regressor``)."""
     from flarewatch.config import Settings
+    from flarewatch.estimate.deployed import configured_regressor
     from flarewatch.ingest.site_day import ingest_site_day
     from flarewatch.ingest.sources import get_source
     from flarewatch.process.site_day import process_site_day
     from flarewatch.sites import load_sites
 
-    settings = Settings()
+    settings = Settings.from_env()
+    if settings.physics_check:
+        from flarewatch.detect.verified import PHYSICS_CHECK_VERSION, PhysicsCheckedDetector
+
+        detector, version = PhysicsCheckedDetector(detector), f"{version}+{PHYSICS_CHECK_VERSION}"
+    regressor, regressor_version = configured_regressor(settings)
+    models = {"detector": detector, "detector_version": version, "regressor": regressor,
+              "regressor_version": regressor_version}
     sites = load_sites()
     days = [date(2025, 6, 1) + timedelta(days=i) for i in range(-(-n_tiles // len(sites)))]
     site_days = [(s, d) for d in days for s in sites][:n_tiles]
@@ -160,16 +171,16 @@ def bench_end_to_end(detector, version: str, n_tiles: int) -> dict:
         src = get_source("demo")
         for site, day in site_days:
             ingest_site_day(site, day, src, srv.s3, srv.conn, settings)
-        process_site_day(*site_days[0], srv.s3, srv.conn, settings, detector=detector, detector_version=version)
+        process_site_day(*site_days[0], srv.s3, srv.conn, settings, **models)
         t = time.perf_counter()
         for site, day in site_days:
-            process_site_day(site, day, srv.s3, srv.conn, settings, detector=detector, detector_version=version)
+            process_site_day(site, day, srv.s3, srv.conn, settings, **models)
         elapsed = time.perf_counter() - t
         timer = _StageTimer(detector)
         try:
             t = time.perf_counter()
             for site, day in site_days:
-                process_site_day(site, day, srv.s3, srv.conn, settings, detector=detector, detector_version=version)
+                process_site_day(site, day, srv.s3, srv.conn, settings, **models)
             timed_elapsed = time.perf_counter() - t
         finally:
             timer.restore()
