@@ -8,8 +8,12 @@
     flarewatch env                         export lines for running `airflow ...` against the stack
     flarewatch detect FILE_OR_DIR... [--out results.jsonl]
                                            flares in local GeoTIFFs, one JSON line per detection
+    flarewatch failed [--start D --end D]  site-days that processing gave up on, with their error
+    flarewatch requeue --date D [--end D] [--site S ...]
+                                           put failed site-days back into the pending set
+    flarewatch audit --start D [--end D]   database, result.json and GeoJSON of processed site-days agree
 
-``migrate``, ``summary`` and ``detect`` are runtime commands (the Docker image runs ``flarewatch migrate``).
+``migrate``, ``summary``, ``detect``, ``failed``, ``requeue`` and ``audit`` are runtime commands (the Docker image runs ``flarewatch migrate``).
 The others are developer commands: they live in ``flarewatch.dev`` (local stack, Airflow REST
 client, demo), imported only when such a command runs, since an install may leave ``dev/`` out.
 """
@@ -135,6 +139,67 @@ def cmd_detect(args) -> int:
     return 1 if failures else 0
 
 
+def cmd_failed(args) -> int:
+    from flarewatch.store import processing
+
+    conn = db.connect(_dsn_from_airflow_conn())
+    try:
+        rows = [r for r in processing.failed_site_days(conn)
+                if (args.start is None or r["acquisition_date"] >= args.start)
+                and (args.end is None or r["acquisition_date"] <= args.end)]
+    finally:
+        conn.close()
+    for r in rows:
+        _print(f"{r['site_id']:16s} {r['acquisition_date']}  {r['attempts']} attempts, last "
+               f"{r['last_attempt_at']:%Y-%m-%d %H:%M} UTC: {r['last_error']}")
+    _print(f"{len(rows)} failed site-day(s)" + (": `flarewatch requeue --date D --site S` puts one back" if rows else ""))
+    return 0
+
+
+def cmd_requeue(args) -> int:
+    from flarewatch.store import processing
+
+    end = args.end or args.date
+    if end < args.date:
+        raise ValueError(f"--end {end} is before --date {args.date}")
+    conn = db.connect(_dsn_from_airflow_conn())
+    try:
+        days = [args.date + timedelta(days=i) for i in range((end - args.date).days + 1)]
+        failed = processing.failed_site_days(conn, args.site or None, days)
+        done = processing.requeue(conn, [(r["site_id"], r["acquisition_date"]) for r in failed],
+                                  by=args.by or os.environ.get("USER") or "cli")
+    finally:
+        conn.close()
+    for site_id, day in done:
+        _print(f"re-queued {site_id} {day}")
+    _print(f"{len(done)} site-day(s) re-queued; the next flare_process run (event or 30-minute sweep) processes them"
+           if done else "nothing to re-queue: no failed site-day matches (see `flarewatch failed`)")
+    return 0
+
+
+def cmd_audit(args) -> int:
+    from flarewatch.config import Settings
+    from flarewatch.process.audit import audit_site_days
+
+    if not os.environ.get("AIRFLOW_CONN_FLAREWATCH_S3"):  # the local stack's S3 server
+        try:
+            os.environ["AIRFLOW_CONN_FLAREWATCH_S3"] = _dev("localstack").stack_env()["AIRFLOW_CONN_FLAREWATCH_S3"]
+        except DevToolsMissing as exc:
+            raise RuntimeError("no S3 connection: set AIRFLOW_CONN_FLAREWATCH_S3") from exc
+    from flarewatch.orchestration.connections import s3_client
+
+    cfg = Settings.from_env()
+    conn = db.connect(_dsn_from_airflow_conn())
+    try:
+        report = audit_site_days(conn, s3_client(cfg), cfg, args.start, args.end or args.start)
+    finally:
+        conn.close()
+    for problem in report["problems"]:
+        _print(problem)
+    _print(f"{report['checked']} processed site-day(s) checked, {len(report['problems'])} problem(s)")
+    return 1 if report["problems"] else 0
+
+
 # ------------------------------------------------------------------------------------------
 # developer commands (flarewatch.dev)
 # ------------------------------------------------------------------------------------------
@@ -207,6 +272,20 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--spacecraft", default=None, metavar="NAME", help="Sentinel-2A, Sentinel-2B, S2B, ...")
     t.add_argument("--recursive", action="store_true", help="also look in sub-directories of a directory given")
     t.set_defaults(fn=cmd_detect)
+    f = sub.add_parser("failed", help="site-days that processing gave up on")
+    f.add_argument("--start", type=date.fromisoformat, default=None)
+    f.add_argument("--end", type=date.fromisoformat, default=None)
+    f.set_defaults(fn=cmd_failed)
+    r = sub.add_parser("requeue", help="put failed site-days back into the pending set")
+    r.add_argument("--date", type=date.fromisoformat, required=True, help="acquisition date (first of a range)")
+    r.add_argument("--end", type=date.fromisoformat, default=None, help="last acquisition date of a range")
+    r.add_argument("--site", action="append", default=[], help="site id (repeatable); default: every failed site")
+    r.add_argument("--by", default=None, help="who re-queues (default: $USER)")
+    r.set_defaults(fn=cmd_requeue)
+    a = sub.add_parser("audit", help="check that rows, result.json and GeoJSON of processed site-days agree")
+    a.add_argument("--start", type=date.fromisoformat, required=True)
+    a.add_argument("--end", type=date.fromisoformat, default=None)
+    a.set_defaults(fn=cmd_audit)
     q = sub.add_parser("psql")
     q.add_argument("psql_args", nargs=argparse.REMAINDER)
     q.set_defaults(fn=cmd_psql)

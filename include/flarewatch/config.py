@@ -239,6 +239,41 @@ class SourceSettings:
         )
 
 
+@dataclass(frozen=True)
+class TileLimits:
+    """What a Sentinel-2 tile must be before processing uses it (``validate.tile``); product
+    choices, not literature values. Environment: ``FLAREWATCH_MAX_TILE_PIXELS``,
+    ``FLAREWATCH_MIN_VALID_FRACTION``, ``FLAREWATCH_MIN_SITE_COVERAGE``.
+
+    ``max_pixels``: a tile's width x height, checked from the header before any pixel is decoded
+    (4096 x 4096 = a 82 km AOI at 20 m; a 5 km site is 250 x 250). Processing holds about 60 bytes
+    per pixel at its peak (uint16 bands, float32 reflectances and the detector's work arrays), so
+    the default bounds a task near 1 GB. ``min_valid_fraction``: share of the site's AOI with data
+    in every band; below it the tile cannot speak for the site and the day is not observed by
+    Sentinel-2 (an all-nodata tile is 0). ``min_site_coverage``: share of the site's AOI that the
+    tile's footprint must cover; less means a tile of another place (quarantined).
+    """
+
+    max_pixels: int = 4096 * 4096
+    min_valid_fraction: float = 0.5
+    min_site_coverage: float = 0.9
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> TileLimits:
+        limits = cls(
+            max_pixels=int(env.get("FLAREWATCH_MAX_TILE_PIXELS", cls.max_pixels)),
+            min_valid_fraction=float(env.get("FLAREWATCH_MIN_VALID_FRACTION", cls.min_valid_fraction)),
+            min_site_coverage=float(env.get("FLAREWATCH_MIN_SITE_COVERAGE", cls.min_site_coverage)),
+        )
+        if limits.max_pixels < 1:
+            raise ValueError(f"FLAREWATCH_MAX_TILE_PIXELS must be >= 1, got {limits.max_pixels}")
+        for name, value in (("FLAREWATCH_MIN_VALID_FRACTION", limits.min_valid_fraction),
+                            ("FLAREWATCH_MIN_SITE_COVERAGE", limits.min_site_coverage)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        return limits
+
+
 def state_dir() -> Path:
     """The folder for model caches, exports and retraining work: ``FLAREWATCH_STATE_DIR`` (the local
     stack sets it to ``<repo>/.state``), else ``<tmp>/flarewatch``."""
@@ -266,6 +301,10 @@ class Settings:
     detector_runtime: str = "auto"  # YOLO runtime: auto (OpenVINO > ONNX Runtime > PyTorch), torch, onnx, openvino
     physics_check: bool = True  # YOLO proposals verified by physics (detect.verified); FLAREWATCH_PHYSICS_CHECK=off
     sites_file: str | None = None
+    tile_limits: TileLimits = field(default_factory=TileLimits)
+    # failed processing attempts of one site-day before it is marked failed and leaves the pending
+    # set until re-queued (``flarewatch requeue``); FLAREWATCH_MAX_PROCESS_ATTEMPTS
+    max_process_attempts: int = 3
     detector: ThresholdDetectorConfig = field(default_factory=ThresholdDetectorConfig)
     calibration: VolumeCalibration = field(default_factory=VolumeCalibration)
     emission_factors: EmissionFactors = field(default_factory=EmissionFactors)
@@ -313,6 +352,9 @@ class Settings:
             raise ValueError(f"FLAREWATCH_COMBUSTION_EFFICIENCY must be in (0, 1], got {ef.combustion_efficiency}")
         if not 0.0 <= ef.methane_fraction_vol <= 1.0:
             raise ValueError(f"FLAREWATCH_METHANE_FRACTION must be in [0, 1], got {ef.methane_fraction_vol}")
+        max_attempts = int(env.get("FLAREWATCH_MAX_PROCESS_ATTEMPTS", cls.max_process_attempts))
+        if max_attempts < 1:
+            raise ValueError(f"FLAREWATCH_MAX_PROCESS_ATTEMPTS must be >= 1, got {max_attempts}")
         return cls(
             s3_conn_id=env.get("FLAREWATCH_S3_CONN_ID", cls.s3_conn_id),
             db_conn_id=env.get("FLAREWATCH_DB_CONN_ID", cls.db_conn_id),
@@ -328,6 +370,8 @@ class Settings:
             volume_model=volume_model,
             process_batch=int(env.get("FLAREWATCH_PROCESS_BATCH", cls.process_batch)),
             sites_file=env.get("FLAREWATCH_SITES_FILE") or None,
+            tile_limits=TileLimits.from_env(env),
+            max_process_attempts=max_attempts,
             calibration=cal,
             emission_factors=ef,
         )

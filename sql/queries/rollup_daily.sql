@@ -1,31 +1,43 @@
 -- Recompute emissions_daily (site x day) for the days in %(days)s, for every active site that
 -- has a scene that day. Upsert on (site_id, day); a site-day whose flares all disappeared on
 -- reprocessing gets zeros, not a stale total.
+-- Only processed site-days carry numbers: a site-day is processed when every scene of it was
+-- handled since its last ingest (processed_at >= ingested_at). Otherwise its status is 'failed'
+-- (site_day_processing gave up on it) or 'pending', its counts and totals are NULL and neither
+-- sensor counts as observed: missing, never zero. A processed day that no sensor observed
+-- (quarantined tile, failed fetch, no scene) has NULL totals too. A sensor observed the day when
+-- its scene was processed: not no_data, failed (at ingest) or quarantined (failed validation).
 INSERT INTO emissions_daily AS t (
     site_id, day, n_flares, n_flares_s2, n_flares_viirs_only, volume_kscm, co2_t, co2e_t,
-    s2_observed, viirs_observed, cloud_fraction, refreshed_at)
+    s2_observed, viirs_observed, cloud_fraction, status, refreshed_at)
 SELECT sc.site_id,
        sc.acquisition_date,
-       coalesce(f.n_flares, 0),
-       coalesce(f.n_s2, 0),
-       coalesce(f.n_viirs, 0),
-       coalesce(f.volume, 0),
-       coalesce(f.co2, 0),
-       coalesce(f.co2e, 0),
-       sc.s2_observed,
-       sc.viirs_observed,
+       CASE WHEN sc.numbers THEN coalesce(f.n_flares, 0) END,
+       CASE WHEN sc.numbers THEN coalesce(f.n_s2, 0) END,
+       CASE WHEN sc.numbers THEN coalesce(f.n_viirs, 0) END,
+       CASE WHEN sc.numbers THEN coalesce(f.volume, 0) END,
+       CASE WHEN sc.numbers THEN coalesce(f.co2, 0) END,
+       CASE WHEN sc.numbers THEN coalesce(f.co2e, 0) END,
+       sc.processed AND sc.s2_observed,
+       sc.processed AND sc.viirs_observed,
        sc.cloud_fraction,
+       CASE WHEN sc.processed THEN 'processed' WHEN p.state = 'failed' THEN 'failed' ELSE 'pending' END,
        now()
 FROM (
+    SELECT x.*, x.processed AND (x.s2_observed OR x.viirs_observed) AS numbers
+    FROM (
     SELECT s.site_id, s.acquisition_date,
-           bool_or(s.sensor = 'sentinel2' AND s.status IN ('ingested', 'processed')) AS s2_observed,
-           bool_or(s.sensor = 'viirs' AND s.status IN ('ingested', 'processed')) AS viirs_observed,
+           bool_and(s.processed_at IS NOT NULL AND s.processed_at >= s.ingested_at) AS processed,
+           bool_or(s.sensor = 'sentinel2' AND s.status = 'processed') AS s2_observed,
+           bool_or(s.sensor = 'viirs' AND s.status = 'processed') AS viirs_observed,
            max(s.cloud_fraction) FILTER (WHERE s.sensor = 'sentinel2') AS cloud_fraction
     FROM scenes s
     JOIN sites USING (site_id)
     WHERE s.acquisition_date = ANY(%(days)s::date[]) AND sites.active
     GROUP BY s.site_id, s.acquisition_date
+    ) x
 ) sc
+LEFT JOIN site_day_processing p ON p.site_id = sc.site_id AND p.acquisition_date = sc.acquisition_date
 LEFT JOIN (
     SELECT d.site_id, d.acquisition_date,
            count(*) AS n_flares,
@@ -49,4 +61,5 @@ ON CONFLICT (site_id, day) DO UPDATE SET
     s2_observed = EXCLUDED.s2_observed,
     viirs_observed = EXCLUDED.viirs_observed,
     cloud_fraction = EXCLUDED.cloud_fraction,
+    status = EXCLUDED.status,
     refreshed_at = EXCLUDED.refreshed_at;

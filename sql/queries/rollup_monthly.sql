@@ -1,18 +1,20 @@
 -- Recompute emissions_monthly for the months in %(months)s (first days of months) from
 -- emissions_daily, at three grouping levels: field, operator, country. Upsert on
 -- (group_level, group_value, month). Volumes are the sum of the observed site-days (no gap
--- filling): site_days_observed tells how complete a month is.
+-- filling): site_days_observed tells how complete a month is; site_days_unprocessed counts the
+-- site-days whose processing is pending or failed (missing from the totals, not zero).
 INSERT INTO emissions_monthly AS t (
-    group_level, group_value, month, n_sites, site_days, site_days_observed,
+    group_level, group_value, month, n_sites, site_days, site_days_observed, site_days_unprocessed,
     volume_kscm, co2_t, co2e_t, refreshed_at)
 SELECT g.group_level, g.group_value, g.month,
        count(DISTINCT g.site_id),
        count(*),
        count(*) FILTER (WHERE g.s2_observed OR g.viirs_observed),
-       sum(g.volume_kscm), sum(g.co2_t), sum(g.co2e_t), now()
+       count(*) FILTER (WHERE g.status <> 'processed'),
+       coalesce(sum(g.volume_kscm), 0), coalesce(sum(g.co2_t), 0), coalesce(sum(g.co2e_t), 0), now()
 FROM (
     SELECT lvl.group_level, lvl.group_value, date_trunc('month', d.day)::date AS month,
-           d.site_id, d.s2_observed, d.viirs_observed, d.volume_kscm, d.co2_t, d.co2e_t
+           d.site_id, d.s2_observed, d.viirs_observed, d.status, d.volume_kscm, d.co2_t, d.co2e_t
     FROM emissions_daily d
     JOIN sites s USING (site_id)
     CROSS JOIN LATERAL (VALUES ('field', s.field), ('operator', s.operator), ('country', s.country))
@@ -24,6 +26,7 @@ ON CONFLICT (group_level, group_value, month) DO UPDATE SET
     n_sites = EXCLUDED.n_sites,
     site_days = EXCLUDED.site_days,
     site_days_observed = EXCLUDED.site_days_observed,
+    site_days_unprocessed = EXCLUDED.site_days_unprocessed,
     volume_kscm = EXCLUDED.volume_kscm,
     co2_t = EXCLUDED.co2_t,
     co2e_t = EXCLUDED.co2e_t,

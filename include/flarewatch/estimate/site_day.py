@@ -118,13 +118,13 @@ def estimate_site_day(site: Site, day: date, tile, viirs_flares, settings: Setti
 
     for feats in det_feats:
         feats["viirs_nights_seen"] = nights_seen(feats.get("lat"), feats.get("lon"))
-    for det, feats in zip(detections, det_feats):
+    for det, feats, key in zip(detections, det_feats, unique_keys([f"s2:{d.peak_row}:{d.peak_col}" for d in detections])):
         if viirs_flares is not None and len(viirs_flares) and feats.get("lat") is not None:
             near = match_viirs(feats["lat"], feats["lon"], viirs_flares)
             matched_viirs_ids.update(near["id_Key"].tolist())
         add({
             "site_id": site.site_id, "acquisition_date": day,
-            "detection_key": f"s2:{det.peak_row}:{det.peak_col}", "sensor": "sentinel2",
+            "detection_key": key, "sensor": "sentinel2",
             "detector": det.detector, "detector_version": detector_version or f"{det.detector}-v1",
             "pixel_row": _clean(det.row), "pixel_col": _clean(det.col), "bbox_px": list(det.bbox),
             "confidence": _clean(det.confidence), "cloud_flag": bool(det.cloud_flag), "saturated": bool(det.saturated),
@@ -146,9 +146,11 @@ def estimate_site_day(site: Site, day: date, tile, viirs_flares, settings: Setti
                 "viirs_area_m2": _clean(float(v["Area_BB"])), "viirs_distance_m": 0.0, "viirs_id": str(v["id_Key"]),
             }
             feats["viirs_nights_seen"] = nights_seen(feats["lat"], feats["lon"])
+            taken = [r["detection_key"] for r in out.detection_rows]
             add({
                 "site_id": site.site_id, "acquisition_date": day,
-                "detection_key": f"viirs:{feats['lat']:.4f}:{feats['lon']:.4f}", "sensor": "viirs",
+                "detection_key": unique_keys([*taken, f"viirs:{feats['lat']:.4f}:{feats['lon']:.4f}"])[-1],
+                "sensor": "viirs",
                 "detector": "viirs-nightfire", "detector_version": "viirs-nightfire-v1",
                 **{c: feats.get(c) for c in _FEATURE_COLUMNS}, "features": feats,
             }, feats)
@@ -161,6 +163,26 @@ def estimate_site_day(site: Site, day: date, tile, viirs_flares, settings: Setti
         out.emission_rows = [{k: _clean(v) for k, v in row.items()} | {"model_version": version} for row in rows]
         for prop, em in zip(out.properties, out.emission_rows):
             prop.update({k: em[k] for k in ("volume_kscm_d", "volume_lo_kscm_d", "volume_hi_kscm_d", "co2_t", "co2e_t")})
+    return out
+
+
+def unique_keys(keys: list[str]) -> list[str]:
+    """``keys`` with a repeat made unique by a suffix (``s2:120:87``, ``s2:120:87~2``, ...), in order.
+
+    A detection's key is its peak pixel (Sentinel-2) or its rounded position (VIIRS): two flares
+    can share one (a close pair split inside one peak pixel, two VIIRS pixels 10 m apart), and the
+    database keeps one row per key. The suffix follows the detection order, which is deterministic
+    for a given tile and model, so reruns reproduce the same keys.
+    """
+    used: set[str] = set()
+    out = []
+    for key in keys:
+        candidate, n = key, 1
+        while candidate in used:
+            n += 1
+            candidate = f"{key}~{n}"
+        used.add(candidate)
+        out.append(candidate)
     return out
 
 

@@ -87,7 +87,7 @@ def plan_process(context, raw_scenes: Asset) -> list[dict]:
     """Batches of site-days to process: a manual day, or the triggering events' days plus any
     site-day ingested and not processed since (an empty sweep plans nothing)."""
     from flarewatch.process.batch import batch_site_days
-    from flarewatch.store import db
+    from flarewatch.store import db, processing
 
     params = context["params"]
     cfg = settings()
@@ -100,17 +100,32 @@ def plan_process(context, raw_scenes: Asset) -> list[dict]:
         else:
             site_days = set(db.scene_site_days(conn, days_from_events(context, raw_scenes)))
             site_days |= set(db.pending_site_days(conn))
+        # site-days that processing gave up on wait for `flarewatch requeue` (or a new ingest)
+        given_up = {(r["site_id"], r["acquisition_date"]) for r in
+                    processing.failed_site_days(conn, days=sorted({d for _, d in site_days}))}
+    for site_id, day in sorted(given_up & site_days, key=lambda x: (x[1], x[0])):
+        log.warning("%s %s left out: processing gave up on it after its attempts; re-queue it with "
+                    "`flarewatch requeue --date %s --site %s`", site_id, day, day, site_id)
+    site_days -= given_up
     wanted = set(params.get("site_ids") or [])
     return batch_site_days([(s, d) for s, d in site_days if not wanted or s in wanted], cfg.process_batch)
 
 
 def process_batch(batch: dict) -> dict:
     """Process one batch of site-days (``process.batch.process_batch``) with the task's clients."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from flarewatch.process.batch import BatchFailed
     from flarewatch.process.batch import process_batch as run
 
     cfg = settings()
     with results_db(cfg) as conn:
-        return run(conn, s3_client(cfg), cfg, parse_day(batch["acquisition_date"]), list(batch["site_ids"]))
+        try:
+            return run(conn, s3_client(cfg), cfg, parse_day(batch["acquisition_date"]), list(batch["site_ids"]))
+        except BatchFailed as exc:
+            if exc.permanent:  # every failed site-day used up its attempts: a retry cannot help
+                raise AirflowFailException(str(exc)) from exc
+            raise
 
 
 def batch_label(batch: dict) -> str:

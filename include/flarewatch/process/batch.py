@@ -30,29 +30,47 @@ def batch_site_days(site_days, size: int) -> list[dict]:
 
 
 class BatchFailed(RuntimeError):
-    """Some site-days of a batch failed; the others were written. ``errors``: [(site_id, exception)]."""
+    """Some site-days of a batch failed; the others were written. ``errors``: [(site_id, exception)].
+    ``permanent``: every failed site-day has used up its attempts (``store.processing``): retrying
+    the task cannot help, they wait for ``flarewatch requeue``."""
 
-    def __init__(self, day, n_sites: int, errors: list[tuple[str, BaseException]]):
-        self.errors = errors
-        super().__init__(f"{len(errors)} of {n_sites} site-days failed on {day}: "
-                         + "; ".join(f"{s}: {type(e).__name__}: {e}" for s, e in errors))
+    def __init__(self, day, n_sites: int, errors: list[tuple[str, BaseException]], *, permanent: bool = False,
+                 gave_up: list[str] = ()):
+        self.errors, self.permanent, self.gave_up = errors, permanent, list(gave_up)
+        text = "; ".join(f"{s}: {type(e).__name__}: {e}" for s, e in errors)
+        if self.gave_up:
+            text += (f"{'; ' if text else ''}marked failed after {'their' if len(self.gave_up) > 1 else 'its'} "
+                     f"attempts, left out until re-queued (flarewatch requeue --date {day} --site SITE): "
+                     f"{', '.join(self.gave_up)}")
+        n_failed = len({s for s, _ in errors} | set(self.gave_up))
+        super().__init__(f"{n_failed} of {n_sites} site-days failed on {day}: {text}")
 
 
 def process_batch(conn, s3, cfg: Settings, day: date, site_ids: list[str]) -> dict:
     """Process the site-days of one acquisition day with the deployed models, loaded once.
 
-    Every site-day runs even when one fails (its transaction is rolled back); then ``BatchFailed``
-    names each failure, so the task fails and its retry re-runs the batch (every write is an
-    idempotent upsert). Returns the batch's totals.
+    Every site-day runs even when one fails (its transaction is rolled back and the failure counted
+    in ``site_day_processing``); then ``BatchFailed`` names each failure, so the task fails and its
+    retry re-runs the batch (every write is an idempotent upsert). A site-day that failed
+    ``cfg.max_process_attempts`` times is marked failed and skipped by later tries and runs; when
+    only such site-days failed, ``BatchFailed.permanent`` tells the task not to retry. Returns the
+    batch's totals.
     """
+    from flarewatch.store import processing
 
-    # the models are loaded once per batch: loading them costs more than processing a tile
-    detector, version = production_detector(conn, s3, cfg)
-    regressor, regressor_version = (None, None) if cfg.volume_model == "calibration" \
-        else production_regressor(conn, s3, cfg)
-    sites = {s.site_id: s for s in db.fetch_sites(conn, site_ids)}
-    results, errors = [], []
-    for site_id in site_ids:
+    given_up = {r["site_id"] for r in processing.failed_site_days(conn, site_ids, [day])}
+    todo = [s for s in site_ids if s not in given_up]
+    for site_id in sorted(given_up):
+        log.warning("%s %s skipped: processing gave up on it earlier (flarewatch requeue --date %s --site %s)",
+                    site_id, day, day, site_id)
+    results, errors, gave_up = [], [], sorted(given_up)
+    if todo:
+        # the models are loaded once per batch: loading them costs more than processing a tile
+        detector, version = production_detector(conn, s3, cfg)
+        regressor, regressor_version = (None, None) if cfg.volume_model == "calibration" \
+            else production_regressor(conn, s3, cfg)
+        sites = {s.site_id: s for s in db.fetch_sites(conn, todo)}
+    for site_id in todo:
         try:
             if site_id not in sites:
                 raise LookupError(f"site {site_id} is not in the sites table")
@@ -62,9 +80,22 @@ def process_batch(conn, s3, cfg: Settings, day: date, site_ids: list[str]) -> di
         except Exception as exc:  # noqa: BLE001 - the other site-days still run; BatchFailed below
             conn.rollback()
             log.exception("%s %s failed", site_id, day)
+            try:
+                state = processing.record_failure(conn, site_id, day, f"{type(exc).__name__}: {exc}",
+                                                  cfg.max_process_attempts)
+            except Exception:  # noqa: BLE001 - e.g. the database is down: the task fails and retries anyway
+                conn.rollback()
+                log.exception("%s %s: the failure could not be recorded", site_id, day)
+                state = {"state": "retrying", "attempts": None}
+            log.error("%s %s: attempt %s of %d failed; state %s", site_id, day, state["attempts"],
+                      cfg.max_process_attempts, state["state"])
             errors.append((site_id, exc))
-    if errors:
-        raise BatchFailed(day, len(site_ids), errors) from errors[0][1]
+            if state["state"] == "failed":
+                gave_up.append(site_id)
+    if errors or gave_up:
+        permanent = all(site_id in gave_up for site_id, _ in errors)
+        raise BatchFailed(day, len(site_ids), errors, permanent=permanent, gave_up=sorted(gave_up)) \
+            from (errors[0][1] if errors else None)
     return {"acquisition_date": day.isoformat(), "site_ids": list(site_ids),
             "n_detections": sum(r["n_detections"] for r in results),
             "volume_kscm_d": round(sum(r["volume_kscm_d"] for r in results), 4),

@@ -24,6 +24,9 @@ from flarewatch.store import objects as storage
 
 log = logging.getLogger(__name__)
 
+# scene statuses whose object processing reads (and validates)
+READABLE_SCENE_STATUS = ("ingested", "processed", "quarantined")
+
 
 def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, detector=None,
                      detector_version: str | None = None, regressor=None, regressor_version: str | None = None) -> dict:
@@ -37,7 +40,7 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
     from flarewatch.features.extract import VIIRS_NIGHTS_WINDOW
     from flarewatch.ingest.viirs import flare_like, parse_vnf_csv
     from flarewatch.process.render import annotated_png, detections_geojson
-    from flarewatch.tiles import decode_tile
+    from flarewatch.validate.tile import TileRejected, validate_tile
 
     scenes = db.fetch_scenes(conn, site.site_id, day)
     if not scenes:
@@ -56,20 +59,37 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
             log.warning("site %s %s: previous VIIRS night skipped: %s", site.site_id, day, exc)
             return None
 
-    # the raw objects are read concurrently (boto3 clients are thread-safe)
+    # the raw objects are read concurrently (boto3 clients are thread-safe); a scene that failed at
+    # ingest or had nothing to fetch is not read (and not observed); a quarantined one is validated
+    # again (its object may have been replaced before the site-day was re-queued)
     want = {name: sc["s3_key"] for name, sc in (("viirs", vi), ("sentinel2", s2))
-            if sc and sc["status"] != "no_data" and sc["s3_key"]}
+            if sc and sc["status"] in READABLE_SCENE_STATUS and sc["s3_key"]}
     with ThreadPoolExecutor(max_workers=4) as pool:
         history = {night: pool.submit(get_night, key) for night, key in sorted(history_keys.items(), reverse=True)}
         raw = dict(zip(want, pool.map(lambda k: storage.get_bytes(s3, settings.raw_bucket, k), want.values())))
         history = {night: f.result() for night, f in history.items()}
 
+    bucket = settings.raw_bucket
+    scene_states: dict[str, tuple[str, str, str]] = {}  # sensor -> (status, outcome, detail) set by validation
+
+    def reject(sensor: str, reason: str, detail: str, quarantine: bool) -> None:
+        """The object of ``sensor`` is not used: quarantined (malformed or foreign, copied aside) or
+        no_data (well-formed, but it does not observe the site). Either way the sensor did not observe the day."""
+        key = want[sensor]
+        if quarantine:
+            copy = storage.quarantine(s3, bucket, key, {"site_id": site.site_id, "acquisition_date": day.isoformat(),
+                                                        "sensor": sensor, "reason": reason, "detail": detail})
+            detail = f"{detail} (s3://{bucket}/{key}; copy kept at s3://{bucket}/{copy})"
+        scene_states[sensor] = ("quarantined" if quarantine else "no_data", reason, detail[:2000])
+        log.warning("site %s %s: %s object s3://%s/%s not used (%s): %s", site.site_id, day, sensor, bucket, key,
+                    reason, detail)
+
     viirs_flares = None
     if "viirs" in raw:
         try:
             viirs_flares = flare_like(parse_vnf_csv(raw["viirs"].decode()), settings.calibration.min_temperature_k)
-        except ValueError as exc:
-            raise ValueError(f"s3://{settings.raw_bucket}/{want['viirs']}: {exc}") from exc
+        except ValueError as exc:  # UnicodeDecodeError included
+            reject("viirs", "bad_file", f"not a VIIRS Nightfire CSV: {exc}", True)
 
     viirs_history = []  # newest night first; a bad older file does not fail the task
     for night, body in history.items():
@@ -85,9 +105,9 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
     tile = None
     if "sentinel2" in raw:
         try:
-            tile = decode_tile(raw["sentinel2"])
-        except ValueError as exc:
-            raise ValueError(f"s3://{settings.raw_bucket}/{want['sentinel2']}: {exc}") from exc
+            tile = validate_tile(raw["sentinel2"], site, settings.tile_limits).tile
+        except TileRejected as exc:
+            reject("sentinel2", exc.reason, exc.detail, exc.quarantine)
 
     est = estimate_site_day(site, day, tile, viirs_flares, settings, detector=detector,
                             detector_version=detector_version, regressor=regressor,
@@ -108,6 +128,8 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
         "detector_version": detector_version or "threshold-tai-nhi-v1",
         "sentinel2_scene": s2["s3_key"] if s2 else None,
         "viirs_scene": vi["s3_key"] if vi else None,
+        "scenes": {sensor: dict(zip(("status", "outcome"), scene_states[sensor][:2] if sensor in scene_states
+                                    else _processed_state(sc))) for sensor, sc in sorted(scenes.items())},
         "objects": keys,
     }
     # S3 writes overlap with each other and with rendering; the rows are written once every object
@@ -135,6 +157,18 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
             put(keys["png"], annotated_png(tile, est.detections, title=title), "image/png")
         for f in puts:
             f.result()  # re-raise an S3 error
-    db.replace_site_day_results(conn, site.site_id, day, det_rows, em_rows, scene_sensors=list(scenes))
+    record = {k: result[k] for k in ("n_detections", "n_sentinel2", "n_viirs_only", "volume_kscm_d", "co2_t", "co2e_t",
+                                     "detector_version", "volume_model_version")}
+    record |= {"sentinel2_outcome": result["scenes"].get("sentinel2", {}).get("outcome"),
+               "viirs_outcome": result["scenes"].get("viirs", {}).get("outcome"), "result_key": keys["result"]}
+    db.replace_site_day_results(conn, site.site_id, day, det_rows, em_rows, scene_sensors=list(scenes),
+                                scene_states=scene_states, record=record)
     log.info("processed %s %s: %s", site.site_id, day, {k: result[k] for k in ("n_detections", "volume_kscm_d", "co2_t")})
     return result
+
+
+def _processed_state(scene: dict) -> tuple[str, str | None]:
+    """(status, outcome) of a scene that processing used (``db.replace_site_day_results`` writes the same)."""
+    if scene["status"] == "quarantined":  # it passed validation this time
+        return "processed", "ok"
+    return ("processed" if scene["status"] == "ingested" else scene["status"]), scene["outcome"]

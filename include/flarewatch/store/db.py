@@ -228,15 +228,36 @@ def _row(record: dict, columns: Sequence[str]) -> list:
     return [json.dumps(record[c], default=str) if c in _JSON_COLUMNS else record[c] for c in columns]
 
 
+PROCESSING_COLUMNS = (
+    "n_detections", "n_sentinel2", "n_viirs_only", "volume_kscm_d", "co2_t", "co2e_t", "detector_version",
+    "volume_model_version", "sentinel2_outcome", "viirs_outcome", "result_key",
+)
+
+
+class WriteMismatch(RuntimeError):
+    """The rows in the database after a site-day's write differ from what processing produced."""
+
+
 def replace_site_day_results(
-    conn, site_id: str, day: date, detections: list[dict], emissions: list[dict], scene_sensors: Iterable[str]
+    conn, site_id: str, day: date, detections: list[dict], emissions: list[dict], scene_sensors: Iterable[str],
+    *, scene_states: dict[str, tuple[str, str | None, str | None]] | None = None, record: dict | None = None,
 ) -> None:
     """Write one site-day's detections and emissions in one transaction.
 
     Upserts every row on its natural key, deletes rows of that site-day whose key is no longer
-    produced (a rerun with a changed detector leaves no stale flares), and marks the scenes processed.
+    produced (a rerun with a changed detector leaves no stale flares), marks the scenes processed
+    and records the outcome in ``site_day_processing``. ``scene_states``: sensor -> (status,
+    outcome, detail) for scenes whose validation decided otherwise (``quarantined``); a scene that
+    is ``no_data`` or ``failed`` (at ingest) keeps its status. ``record``: the
+    ``PROCESSING_COLUMNS`` of ``site_day_processing`` (what was written). Before committing, the
+    site-day's rows are counted: a duplicate key or a lost row raises ``WriteMismatch`` and rolls
+    everything back, so the database never holds less or other than what processing produced.
     """
     keys = [d["detection_key"] for d in detections]
+    if len(set(keys)) != len(keys):
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        raise WriteMismatch(f"{site_id} {day}: detection keys produced twice: {dupes}")
+    scene_states = dict(scene_states or {})
     with transaction(conn) as cur:
         if detections:
             cur.executemany(_upsert_sql("flare_detections", DETECTION_COLUMNS), [_row(d, DETECTION_COLUMNS) for d in detections])
@@ -248,11 +269,42 @@ def replace_site_day_results(
             (site_id, day, keys),
         )
         cur.execute(
-            "UPDATE scenes SET processed_at = now(),"
-            " status = CASE WHEN status = 'no_data' THEN status ELSE 'processed' END"
-            " WHERE site_id = %s AND acquisition_date = %s AND sensor = ANY(%s)",
-            (site_id, day, list(scene_sensors)),
+            "SELECT count(*), count(e.detection_key), coalesce(sum(e.volume_kscm_d), 0) FROM flare_detections d"
+            " LEFT JOIN flare_emissions e USING (site_id, acquisition_date, detection_key)"
+            " WHERE d.site_id = %s AND d.acquisition_date = %s",
+            (site_id, day),
         )
+        n_det, n_em, volume = cur.fetchone()
+        produced = sum(e["volume_kscm_d"] or 0.0 for e in emissions)
+        if n_det != len(detections) or n_em != len(emissions) or abs(volume - produced) > 1e-6 * max(1.0, produced):
+            raise WriteMismatch(f"{site_id} {day}: wrote {len(detections)} detections / {len(emissions)} emissions "
+                                f"({produced:.4f} kscm/d) but the database holds {n_det} / {n_em} ({volume:.4f})")
+        for sensor, (status, outcome, detail) in scene_states.items():
+            cur.execute(
+                "UPDATE scenes SET processed_at = now(), status = %s, outcome = %s, detail = %s"
+                " WHERE site_id = %s AND acquisition_date = %s AND sensor = %s",
+                (status, outcome, detail, site_id, day, sensor),
+            )
+        others = [s for s in scene_sensors if s not in scene_states]
+        cur.execute(
+            "UPDATE scenes SET processed_at = now(),"
+            " status = CASE WHEN status IN ('ingested', 'quarantined') THEN 'processed' ELSE status END,"
+            " outcome = CASE WHEN status = 'quarantined' THEN 'ok' ELSE outcome END,"  # it passed validation now
+            " detail = CASE WHEN status = 'quarantined' THEN NULL ELSE detail END"
+            " WHERE site_id = %s AND acquisition_date = %s AND sensor = ANY(%s)",
+            (site_id, day, others),
+        )
+        if record is not None:
+            cols = ", ".join(PROCESSING_COLUMNS)
+            cur.execute(
+                f"INSERT INTO site_day_processing (site_id, acquisition_date, state, attempts, last_error,"
+                f" last_attempt_at, processed_at, {cols})"
+                f" VALUES (%s, %s, 'processed', 0, NULL, now(), now(), {', '.join(['%s'] * len(PROCESSING_COLUMNS))})"
+                " ON CONFLICT (site_id, acquisition_date) DO UPDATE SET state = 'processed', attempts = 0,"
+                " last_error = NULL, last_attempt_at = now(), processed_at = now(), "
+                + ", ".join(f"{c} = EXCLUDED.{c}" for c in PROCESSING_COLUMNS),
+                (site_id, day, *[record.get(c) for c in PROCESSING_COLUMNS]),
+            )
 
 
 def upsert_reestimated_emissions(conn, emissions: Sequence[dict], site_days: Sequence[tuple[str, date]]) -> None:
@@ -281,15 +333,21 @@ def scene_site_days(conn, days: Iterable[date]) -> list[tuple[str, date]]:
 
 
 def pending_site_days(conn) -> list[tuple[str, date]]:
-    """Site-days ingested but not processed since (processed_at missing or older than ingested_at).
+    """Site-days ingested but not processed since (processed_at missing or older than ingested_at),
+    less those that processing gave up on after their last ingest (``site_day_processing.state =
+    'failed'``: they wait for ``flarewatch requeue`` or a new ingest).
 
     Asset events can coalesce or, under a scheduler race, go missing; planning from this state
     as well as from the events makes ``flare_process`` self-healing.
     """
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT DISTINCT site_id, acquisition_date FROM scenes"
-            " WHERE processed_at IS NULL OR processed_at < ingested_at ORDER BY acquisition_date, site_id"
+            "SELECT sc.site_id, sc.acquisition_date FROM scenes sc"
+            " LEFT JOIN site_day_processing p USING (site_id, acquisition_date)"
+            " GROUP BY sc.site_id, sc.acquisition_date, p.state, p.last_attempt_at"
+            " HAVING bool_or(sc.processed_at IS NULL OR sc.processed_at < sc.ingested_at)"
+            " AND NOT (p.state IS NOT DISTINCT FROM 'failed' AND p.last_attempt_at >= max(sc.ingested_at))"
+            " ORDER BY sc.acquisition_date, sc.site_id"
         )
         rows = [(r[0], r[1]) for r in cur.fetchall()]
     conn.commit()
@@ -297,7 +355,8 @@ def pending_site_days(conn) -> list[tuple[str, date]]:
 
 
 def stale_rollup_days(conn) -> list[date]:
-    """Days whose ``emissions_daily`` rows are missing or older than the latest processing of that day."""
+    """Days whose ``emissions_daily`` rows are missing or older than the latest processing of that
+    day, or than a failed processing attempt (the day's row must say 'failed', not 'pending')."""
     with conn.cursor() as cur:
         cur.execute(
             """
@@ -305,6 +364,11 @@ def stale_rollup_days(conn) -> list[date]:
             FROM scenes sc
             LEFT JOIN emissions_daily d ON d.site_id = sc.site_id AND d.day = sc.acquisition_date
             WHERE sc.processed_at IS NOT NULL AND (d.refreshed_at IS NULL OR d.refreshed_at < sc.processed_at)
+            UNION
+            SELECT p.acquisition_date
+            FROM site_day_processing p
+            LEFT JOIN emissions_daily d ON d.site_id = p.site_id AND d.day = p.acquisition_date
+            WHERE p.state = 'failed' AND (d.refreshed_at IS NULL OR d.refreshed_at < p.last_attempt_at)
             ORDER BY 1
             """
         )

@@ -89,6 +89,27 @@ def processed_keys(day: date, site_id: str) -> dict[str, str]:
     return {"png": p + "annotated.png", "geojson": p + "detections.geojson", "result": p + "result.json"}
 
 
+QUARANTINE_PREFIX = "quarantine/"
+
+
+def quarantine_key(key: str) -> str:
+    """Where a raw object that failed validation is kept aside: ``quarantine/<its rawdata key>``
+    (deterministic: a rerun overwrites the same copy); ``<that>.reason.json`` says why."""
+    return QUARANTINE_PREFIX + key
+
+
+def quarantine(s3, bucket: str, key: str, reason: dict) -> str:
+    """Copy ``s3://bucket/key`` to ``quarantine_key(key)`` with a ``.reason.json`` beside it; the
+    original stays where ingest put it (re-queueing after a fix re-reads it). Returns the copy's key."""
+    import json
+
+    dest = quarantine_key(key)
+    s3.copy_object(Bucket=bucket, Key=dest, CopySource={"Bucket": bucket, "Key": key})
+    put_bytes(s3, bucket, dest + ".reason.json", json.dumps({"source_key": key, **reason}, default=str).encode(),
+              "application/json")
+    return dest
+
+
 def put_bytes(s3, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
     s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
 
