@@ -13,7 +13,7 @@ export YOLO_CONFIG_DIR := $(CURDIR)/.state/ultralytics
 export YOLO_OFFLINE := 1
 export MPLCONFIGDIR := $(CURDIR)/.state/cache/matplotlib
 
-.PHONY: help venv demo test lint test-unit up down status psql summary env clean-state evaluate bench train-detector train-regressor
+.PHONY: help venv demo test lint test-unit up down status psql summary env clean-state evaluate bench bench-memory train-detector train-regressor
 
 help:
 	@echo "make demo    - install if needed, start the local stack, run the daily pipeline over the demo dates"
@@ -23,6 +23,7 @@ help:
 	@echo "make status  - which local-stack processes are running"
 	@echo "make evaluate - YOLO vs threshold detector, learned regressor vs calibrations, on held-out data (one JSON)"
 	@echo "make bench   - detector chips/s per runtime (PyTorch, ONNX Runtime, OpenVINO) and per-tile task tiles/s"
+	@echo "make bench-memory - peak memory of processing one tile, and per pixel as tiles grow"
 
 venv: $(STAMP)
 
@@ -83,6 +84,9 @@ evaluate: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_inference.py --out benchmarks/results/bench.json
+
+bench-memory: $(STAMP)
+	$(PY) benchmarks/bench_memory.py --out benchmarks/results/bench_memory.json
 
 train-regressor: $(STAMP)
 	$(PY) scripts/train_regressor.py

@@ -8,7 +8,11 @@ no-op). One mapped task per batch of up to `FLAREWATCH_PROCESS_BATCH` (default 6
 acquisition day (the grid shows `day site,site,...`): the models load once per batch, which costs
 more than processing a tile. Each site-day:
 
-1. reads the Sentinel-2 tile and VIIRS Nightfire CSV from `rawdata`;
+1. reads the Sentinel-2 tile and VIIRS Nightfire CSV from `rawdata` and validates them: a
+   malformed or foreign tile (unreadable, too large, wrong bands, CRS or grid, no nodata, outside
+   the site) or an unparsable VIIRS file is quarantined (`scenes.status = 'quarantined'`, the
+   reason in `outcome` / `detail`, a copy under `s3://rawdata/quarantine/`) and that sensor does
+   not observe the day;
 2. detects flares (the YOLO champion from the model registry, else the shipped
    `models/detector/flare-yolo11n.pt`, each box checked by physics: heat, a flame's B12/B11
    colour; `FLAREWATCH_DETECTOR=threshold` selects the physics TAI / NHI threshold detector),
@@ -20,6 +24,10 @@ more than processing a tile. Each site-day:
    CO2 / CO2e, recording the model version on every row;
 4. upserts `flare_detections` and `flare_emissions` and writes `annotated.png`,
    `detections.geojson`, `result.json` under `s3://processed/tiles/date=<day>/site=<site>/`.
+
+A site-day that fails is retried with the task; after 3 failed attempts
+(`FLAREWATCH_MAX_PROCESS_ATTEMPTS`) it is marked failed in `site_day_processing` and left out of
+later runs until `flarewatch requeue --date D --site S` (list them: `flarewatch failed`).
 
 Emits `flarewatch_flare_emissions` with the days written, which triggers `emissions_rollup`.
 """

@@ -246,9 +246,10 @@ class TileLimits:
     ``FLAREWATCH_MIN_VALID_FRACTION``, ``FLAREWATCH_MIN_SITE_COVERAGE``.
 
     ``max_pixels``: a tile's width x height, checked from the header before any pixel is decoded
-    (4096 x 4096 = a 82 km AOI at 20 m; a 5 km site is 250 x 250). Processing holds about 60 bytes
-    per pixel at its peak (uint16 bands, float32 reflectances and the detector's work arrays), so
-    the default bounds a task near 1 GB. ``min_valid_fraction``: share of the site's AOI with data
+    (4096 x 4096 = a 82 km AOI at 20 m; a 5 km site is 250 x 250). Processing a tile adds 58 bytes
+    per pixel of Python/NumPy allocations at its peak, 73 bytes of RSS (``make bench-memory``:
+    uint16 bands, float32 reflectances, the detector's work arrays), so the default bounds a task
+    near 1.2 GB above the ~1 GB its libraries and models take. ``min_valid_fraction``: share of the site's AOI with data
     in every band; below it the tile cannot speak for the site and the day is not observed by
     Sentinel-2 (an all-nodata tile is 0). ``min_site_coverage``: share of the site's AOI that the
     tile's footprint must cover; less means a tile of another place (quarantined).
