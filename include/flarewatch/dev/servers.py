@@ -13,6 +13,8 @@ files, logs and ports from the environment on top of these functions.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
 import socket
@@ -93,23 +95,34 @@ class S3Server:
                             aws_secret_access_key=self.secret, region_name=S3_REGION)
 
 
+def rclone_auth_key(key: str, secret: str) -> str:
+    """``RCLONE_AUTH_KEY`` for one key pair: rclone reads a repeatable flag from its environment as CSV,
+    so the ``key,secret`` pair is one quoted field. (Given as ``--auth-key`` it would show in ``ps``.)"""
+    buf = io.StringIO()
+    csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="").writerow([f"{key},{secret}"])
+    return buf.getvalue()
+
+
 def start_s3(folder: Path, port: int, key: str, secret: str, *, log: Path | None = None,
              detach: bool = False, timeout: float = 15.0) -> subprocess.Popen:
     """Start ``rclone serve s3`` on 127.0.0.1:``port`` over ``folder`` and wait until it answers.
 
-    ``log``: append its output there (else it is discarded). ``detach``: run
+    The key pair reaches rclone through its environment (``RCLONE_AUTH_KEY``), not its command line.
+
+    ``log``: append its output there (created 0600; else it is discarded). ``detach``: run
     it in its own session (process group), so it outlives the caller and is stopped by group.
     RuntimeError when the port is taken or the server does not come up within ``timeout`` s.
     """
     if port_in_use(port):
         raise RuntimeError(f"port {port} is taken by another process; choose a free port for the S3 server")
     Path(folder).mkdir(parents=True, exist_ok=True)
-    argv = [rclone_binary(), "serve", "s3", "--addr", f"127.0.0.1:{port}", "--auth-key", f"{key},{secret}",
+    argv = [rclone_binary(), "serve", "s3", "--addr", f"127.0.0.1:{port}",
             "--config", "/dev/null", "--log-level", "NOTICE", str(folder)]
-    out = open(log, "ab") if log else subprocess.DEVNULL
+    env = {**os.environ, "RCLONE_AUTH_KEY": rclone_auth_key(key, secret)}
+    out = os.fdopen(os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") if log else subprocess.DEVNULL
     try:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=detach)
+                                env=env, start_new_session=detach)
     finally:
         if log:
             out.close()
