@@ -1,11 +1,11 @@
 """``flarewatch`` command line: local stack, migrations, the demo, summaries.
 
-    flarewatch up | down | status          start / stop / show the local stack
+    flarewatch up | down | status          start (and heal) / stop / show the local stack
     flarewatch migrate [--seed-sites]      apply sql/ migrations to the results DB
     flarewatch demo [--start D --days N]   run the daily pipeline over a date range under Airflow
     flarewatch summary [--start D --end D] per-site table from the results DB
     flarewatch psql                        psql on the results DB (reads SQL from stdin when piped)
-    flarewatch env                         export lines for running `airflow ...` against the stack
+    flarewatch env [--show-secrets]        export lines for running `airflow ...` against the stack
     flarewatch detect FILE_OR_DIR... [--out results.jsonl]
                                            flares in local GeoTIFFs, one JSON line per detection
     flarewatch failed [--start D --end D]  site-days that processing gave up on, with their error
@@ -218,14 +218,41 @@ def cmd_down(args) -> int:
 
 
 def cmd_status(args) -> int:
-    for name, pid in _dev("localstack").status().items():
-        _print(f"  {name:14s} {'running (pid %d)' % pid if pid else 'stopped'}")
-    return 0
+    """Each component up or down; for one that is down, why and its last log lines. Exit 3 if any is down."""
+    states = _dev("localstack").status()
+    for st in states.values():
+        if st.up:
+            _print(f"  {st.name:14s} up (pid {st.pid})")
+            continue
+        pid = f"pid {st.pid}, " if st.pid else ""
+        _print(f"  {st.name:14s} DOWN ({pid}{st.problem or 'not running'})")
+        if st.log_tail:
+            _print(f"      last lines of {st.log}:")
+            for line in st.log_tail:
+                _print(f"      | {line}")
+    down = [st.name for st in states.values() if not st.up]
+    _print(f"  {len(states) - len(down)}/{len(states)} up" + (f"; down: {', '.join(down)} (`make up` restarts them)"
+                                                              if down else ""))
+    return 3 if down else 0
+
+
+MASK = "****"
 
 
 def cmd_env(args) -> int:
-    for k, v in _dev("localstack").stack_env().items():
+    """``export`` lines for the stack's environment; secrets masked unless --show-secrets."""
+    localstack = _dev("localstack")
+    paths = localstack.StackPaths.default()
+    env = localstack.stack_env(paths)
+    hidden = [] if args.show_secrets else localstack.secret_values(paths)
+    if hidden:
+        _print(f"# secrets masked as {MASK}: `make env SHOW_SECRETS=1` (flarewatch env --show-secrets) prints them")
+    for k, v in env.items():
+        for secret in hidden:
+            v = v.replace(secret, MASK)
         _print(f"export {k}={shlex.quote(v)}")
+    password = localstack.airflow_password(paths) or localstack.ensure_secrets(paths)["airflow_admin_password"]
+    _print(f"# Airflow UI login: admin / {MASK if hidden else password}")
     return 0
 
 
@@ -246,7 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("up").set_defaults(fn=cmd_up)
     sub.add_parser("down").set_defaults(fn=cmd_down)
     sub.add_parser("status").set_defaults(fn=cmd_status)
-    sub.add_parser("env").set_defaults(fn=cmd_env)
+    e = sub.add_parser("env", help="export lines for the local stack (secrets masked unless --show-secrets)")
+    e.add_argument("--show-secrets", action="store_true", help="print the secrets instead of masking them")
+    e.set_defaults(fn=cmd_env)
     m = sub.add_parser("migrate")
     m.add_argument("--dsn", help="libpq DSN/URI of the results DB (default: AIRFLOW_CONN_FLAREWATCH_DB / local stack)")
     m.add_argument("--seed-sites", action="store_true", help="upsert the sites seed file into `sites`")

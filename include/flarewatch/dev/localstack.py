@@ -3,34 +3,52 @@
 Everything lives under one state folder (``FLAREWATCH_STATE_DIR``, default ``<repo>/.state``)::
 
     .state/s3/          buckets as directories (rclone serve s3)
-    .state/pg/          PostgreSQL data dir + unix socket (databases: flarewatch, airflow)
-    .state/airflow/     AIRFLOW_HOME: config, logs, simple-auth passwords
+    .state/pg/          PostgreSQL data dir + unix socket (databases: flarewatch, airflow); its log: pg/log
+    .state/airflow/     AIRFLOW_HOME: config, task logs, the simple auth manager's passwords file
     .state/run/         pid files;  .state/logs/  process logs;  .state/secrets.json
 
 Processes are started in their own sessions (process groups) and stopped by group, so
-``down`` leaves nothing behind. Endpoints reach the DAGs only through ``AIRFLOW_CONN_*``
-variables: set ``FLAREWATCH_DB_URL`` to use an existing Postgres for results instead of pgserver.
+``down`` leaves nothing behind; ``up`` waits until every component is healthy and stays so for a
+few seconds, restarting what died (``dev.supervise``). Endpoints reach the DAGs only through
+``AIRFLOW_CONN_*`` variables: set ``FLAREWATCH_DB_URL`` to use an existing Postgres for results
+instead of pgserver.
+
+Secrets (S3 key, JWT secret, the Airflow admin password) are generated once into
+``secrets.json``; they and every log live in owner-only files (0600) in owner-only folders
+(0700; as root the state folder is 0710: pgserver runs PostgreSQL as user ``pgserver`` with
+root's group, and it must reach its data dir). They reach the processes through their environment, never a
+command line, and no log: the admin password is written to the simple auth manager's passwords
+file before the api-server starts, so Airflow never generates (and prints) one. Every socket
+listens on 127.0.0.1 (PostgreSQL on a unix socket only); Airflow's log servers, which bind
+every interface, are not started (``--skip-serve-logs``): the api-server reads task logs from
+the shared log folder.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
-import signal
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from flarewatch.dev import servers
+from flarewatch.dev import servers, supervise
 from flarewatch.orchestration.pools import pools_spec
 from flarewatch.store import db, seed
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 AIRFLOW_COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
+# Airflow's log servers (8793/8794) bind every interface and are not needed on one machine.
+AIRFLOW_ARGS = {"scheduler": ["--skip-serve-logs"], "triggerer": ["--skip-serve-logs"]}
+# the /api/v2/monitor/health key of each component that heartbeats
+HEARTBEAT_KEY = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
+SECRET_KEYS = ("s3_secret", "jwt_secret", "airflow_admin_password")
 
 
 @dataclass(frozen=True)
@@ -56,9 +74,13 @@ class StackPaths:
     @property
     def passwords_file(self) -> Path: return self.airflow_home / "simple_auth_manager_passwords.json.generated"
 
+    def log_of(self, name: str) -> Path:
+        """Where component ``name`` writes its output (PostgreSQL: pgserver's log in the data dir)."""
+        return self.pg / "log" if name == "postgres" else self.logs / f"{name}.log"
+
     def mkdirs(self) -> None:
-        for p in (self.s3, self.airflow_home, self.run, self.logs, self.state / "cache"):
-            p.mkdir(parents=True, exist_ok=True)
+        for p in (self.state, self.s3, self.airflow_home, self.run, self.logs, self.state / "cache"):
+            p.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def _port() -> dict[str, int]:
@@ -66,18 +88,93 @@ def _port() -> dict[str, int]:
             "api": int(os.environ.get("FLAREWATCH_API_PORT", "8080"))}
 
 
-def _secrets(paths: StackPaths) -> dict:
-    if paths.secrets_file.exists():
-        return json.loads(paths.secrets_file.read_text())
-    data = {
-        "s3_key": "flarewatch",
-        "s3_secret": secrets.token_hex(16),
-        "jwt_secret": secrets.token_hex(32),
-    }
-    paths.secrets_file.parent.mkdir(parents=True, exist_ok=True)
-    paths.secrets_file.write_text(json.dumps(data, indent=2))
-    paths.secrets_file.chmod(0o600)
+# ------------------------------------------------------------------------------------------
+# secrets and file modes
+# ------------------------------------------------------------------------------------------
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, owner-only (0600) from the first byte."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def ensure_secrets(paths: StackPaths) -> dict:
+    """The stack's generated secrets (``secrets.json``, 0600); missing ones are generated now."""
+    data = json.loads(paths.secrets_file.read_text()) if paths.secrets_file.exists() else {}
+    fresh = {"s3_key": "flarewatch", "s3_secret": secrets.token_hex(16), "jwt_secret": secrets.token_hex(32),
+             "airflow_admin_password": secrets.token_urlsafe(12)}
+    missing = {k: v for k, v in fresh.items() if k not in data}
+    if missing:
+        paths.state.mkdir(mode=0o700, parents=True, exist_ok=True)
+        data.update(missing)
+        write_private(paths.secrets_file, json.dumps(data, indent=2))
+    elif paths.secrets_file.stat().st_mode & 0o077:
+        paths.secrets_file.chmod(0o600)
     return data
+
+
+def secret_values(paths: StackPaths | None = None) -> list[str]:
+    """Every secret the stack's environment can hold: the generated ones and database URL passwords."""
+    paths = paths or StackPaths.default()
+    sec = ensure_secrets(paths)
+    out = [sec[k] for k in SECRET_KEYS if sec.get(k)]
+    for var in ("FLAREWATCH_DB_URL", "FLAREWATCH_AIRFLOW_DB_URL"):
+        try:
+            pw = urlsplit(os.environ.get(var, "")).password
+        except ValueError:
+            pw = None
+        if pw:
+            out.append(pw)
+    return out
+
+
+def _pg_needs_group_traverse(paths: StackPaths) -> bool:
+    """As root, pgserver runs PostgreSQL as user ``pgserver`` with root's group (it switches the user
+    only): that process must traverse the state folder to its data dir, so the folder is 0710."""
+    return os.geteuid() == 0 and paths.pg.is_dir()
+
+
+def harden(paths: StackPaths) -> None:
+    """Owner-only state: folders 0700 (the state folder 0710 as root, once the private PostgreSQL
+    exists), secrets, config and logs 0600. pgserver widens the data dir's parents on every start:
+    this narrows them again."""
+    for d in (paths.s3, paths.airflow_home, paths.run, paths.logs, paths.state / "cache"):
+        if d.is_dir():
+            d.chmod(0o700)
+    if paths.state.is_dir():
+        paths.state.chmod(0o710 if _pg_needs_group_traverse(paths) else 0o700)
+    files = [paths.secrets_file, paths.passwords_file, paths.airflow_home / "airflow.cfg"]
+    for f in [*files, *paths.logs.glob("*.log")]:
+        if f.exists():
+            f.chmod(0o600)
+
+
+def write_airflow_passwords(paths: StackPaths, sec: dict) -> None:
+    """The simple auth manager's passwords file, ours (0600) before the api-server starts: Airflow only
+    generates, and prints to its log, a password for a user missing from this file. The file is read
+    at each login, so a changed password takes effect at once."""
+    want = {"admin": sec["airflow_admin_password"]}
+    try:
+        have = json.loads(paths.passwords_file.read_text())
+    except (OSError, ValueError):
+        have = None
+    if have != want:
+        paths.airflow_home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_private(paths.passwords_file, json.dumps(want) + "\n")
+
+
+_PRINTED_PASSWORD = re.compile(r"(Password for user '[^']*': )\S+")
+
+
+def scrub_logs(paths: StackPaths) -> None:
+    """Mask a password that an earlier Airflow start printed into the api-server log (stacks from
+    before the passwords file was ours; that password is replaced by ours, too)."""
+    f = paths.log_of("api-server")
+    if f.exists() and "Password for user '" in (text := f.read_text(errors="replace")):
+        write_private(f, _PRINTED_PASSWORD.sub(r"\1****", text))
 
 
 def results_db_conn_json(paths: StackPaths) -> str:
@@ -93,10 +190,15 @@ def results_db_dsn(paths: StackPaths) -> str:
     return os.environ.get("FLAREWATCH_DB_URL") or f"postgresql://postgres@/flarewatch?host={paths.pg}"
 
 
+def _own_postgres() -> bool:
+    """Whether the stack runs its private PostgreSQL (not both databases given by URL)."""
+    return not (os.environ.get("FLAREWATCH_DB_URL") and os.environ.get("FLAREWATCH_AIRFLOW_DB_URL"))
+
+
 def stack_env(paths: StackPaths | None = None) -> dict[str, str]:
     """Environment for every process of the local stack (Airflow components, CLI, tests)."""
     paths = paths or StackPaths.default()
-    sec = _secrets(paths)
+    sec = ensure_secrets(paths)
     ports = _port()
     cache = paths.state / "cache"
     env = {
@@ -112,6 +214,7 @@ def stack_env(paths: StackPaths | None = None) -> dict[str, str]:
         "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "4",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(ports["api"]),
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{ports['api']}",
@@ -136,102 +239,33 @@ def stack_env(paths: StackPaths | None = None) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------------------
-# process helpers
+# components: start, probe, restart (the servers themselves: dev.servers; supervision: dev.supervise)
 # ------------------------------------------------------------------------------------------
-def _pid_file(paths: StackPaths, name: str) -> Path:
-    return paths.run / f"{name}.pid"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie counts as dead
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def running_pid(paths: StackPaths, name: str) -> int | None:
-    f = _pid_file(paths, name)
-    if not f.exists():
-        return None
-    try:
-        pid = int(f.read_text().strip())
-    except ValueError:
-        return None
-    return pid if _alive(pid) else None
+    return supervise.running_pid(paths.run, name)
 
 
-def _spawn(paths: StackPaths, name: str, argv: list[str], env: dict[str, str]) -> int:
-    log = open(paths.logs / f"{name}.log", "ab")
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env={**os.environ, **env}, cwd=str(paths.state), start_new_session=True)
-    _pid_file(paths, name).write_text(str(proc.pid))
-    return proc.pid
-
-
-def _stop_group(paths: StackPaths, name: str, timeout: float = 20.0) -> bool:
-    pid = running_pid(paths, name)
-    f = _pid_file(paths, name)
-    if pid is None:
-        f.unlink(missing_ok=True)
-        return False
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    deadline = time.time() + timeout
-    while time.time() < deadline and _group_alive(pid):
-        time.sleep(0.3)
-    if _group_alive(pid):
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    f.unlink(missing_ok=True)
-    return True
-
-
-def _group_alive(pgid: int) -> bool:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 3 and fields[0] != "Z" and int(fields[2]) == pgid:
-            return True
-    return False
-
-
-# ------------------------------------------------------------------------------------------
-# components (the servers themselves: dev.servers)
-# ------------------------------------------------------------------------------------------
 def start_s3(paths: StackPaths, port: int, key: str, secret: str, name: str = "s3") -> None:
+    """Start the S3 server unless it runs (the secret reaches rclone through its environment)."""
     if running_pid(paths, name):
         return
+    supervise.stop(paths.run, name)  # what a dead server left behind
     if servers.port_in_use(port):
         raise RuntimeError(f"port {port} is taken by another process; set FLAREWATCH_S3_PORT to a free port")
-    proc = servers.start_s3(paths.s3, port, key, secret, log=paths.logs / f"{name}.log", detach=True)
-    _pid_file(paths, name).write_text(str(proc.pid))
+    proc = servers.start_s3(paths.s3, port, key, secret, log=paths.log_of(name), detach=True)
+    supervise.write_pid(paths.run, name, proc.pid)
 
 
 def start_postgres(paths: StackPaths) -> None:
     """Start the private PostgreSQL (pgserver) and create the flarewatch and airflow databases."""
     server = servers.start_postgres(paths.pg, databases=("flarewatch", "airflow"))
-    _pid_file(paths, "postgres").write_text(str(server.get_pid()))
+    supervise.write_pid(paths.run, "postgres", server.get_pid())
+    harden(paths)
 
 
 def stop_postgres(paths: StackPaths) -> bool:
     stopped = servers.stop_postgres(paths.pg)
-    _pid_file(paths, "postgres").unlink(missing_ok=True)
+    supervise.pid_file(paths.run, "postgres").unlink(missing_ok=True)
     return stopped
 
 
@@ -241,12 +275,139 @@ def airflow_password(paths: StackPaths) -> str | None:
     return None
 
 
-def up(paths: StackPaths | None = None, log=print) -> dict:
-    """Start every component that is not running; apply migrations; returns endpoints."""
+def start_airflow_component(paths: StackPaths, name: str, env: dict[str, str]) -> int:
+    """Start Airflow component ``name`` (after cleaning up what a dead one left in its process group)."""
+    supervise.stop(paths.run, name)
+    argv = [servers.venv_bin("airflow"), name, *AIRFLOW_ARGS.get(name, [])]
+    return supervise.spawn(paths.run, paths.log_of(name), name, argv, {**os.environ, **env}, paths.state)
+
+
+def component_names() -> list[str]:
+    """The local stack's components, in start order."""
+    return ["s3", *(["postgres"] if _own_postgres() else []), *AIRFLOW_COMPONENTS]
+
+
+def _postgres_pid(paths: StackPaths) -> int | None:
+    try:
+        pid = int((paths.pg / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if supervise.alive(pid) else None
+
+
+def _gone(paths: StackPaths, name: str) -> supervise.Probe:
+    old = supervise.recorded_pid(paths.run, name)
+    return supervise.Probe(None, f"process {old} exited" if old else "not started")
+
+
+def _api_health(port: int) -> tuple[dict | None, str | None]:
+    """(the api-server's /api/v2/monitor/health JSON, None) or (None, why it did not answer)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=3) as r:
+            return json.loads(r.read()), None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return None, f"not answering on 127.0.0.1:{port}/api/v2/monitor/health ({getattr(exc, 'reason', exc)})"
+
+
+def probe_s3(paths: StackPaths, port: int, name: str = "s3") -> supervise.Probe:
+    """The S3 server: its process alive and accepting connections on 127.0.0.1:``port``."""
+    pid = running_pid(paths, name)
+    if pid is None:
+        return _gone(paths, name)
+    return supervise.Probe(pid, None if servers.port_in_use(port) else f"not accepting connections on 127.0.0.1:{port}")
+
+
+def probe_all(paths: StackPaths | None = None) -> dict[str, supervise.Probe]:
+    """One look at every component: process alive, and answering (S3 port, a PostgreSQL connection,
+    the api-server's health endpoint) or heartbeating (scheduler, dag-processor, triggerer, as that
+    endpoint reports them)."""
+    import psycopg2
+
     paths = paths or StackPaths.default()
+    ports = _port()
+    out = {"s3": probe_s3(paths, ports["s3"])}
+    if _own_postgres():
+        pid = _postgres_pid(paths)
+        problem = None
+        if pid is None:
+            out["postgres"] = supervise.Probe(None, "not running" if paths.pg.is_dir() else "not started")
+        else:
+            try:
+                psycopg2.connect(servers.postgres_dsn(paths.pg), connect_timeout=3).close()
+            except psycopg2.Error as exc:
+                problem = f"not accepting connections ({str(exc).strip().splitlines()[0]})"
+            out["postgres"] = supervise.Probe(pid, problem)
+    api_pid = running_pid(paths, "api-server")
+    health, api_problem = _api_health(ports["api"]) if api_pid else (None, None)
+    for name in AIRFLOW_COMPONENTS:
+        pid = running_pid(paths, name)
+        if pid is None:
+            out[name] = _gone(paths, name)
+        elif name == "api-server":
+            out[name] = supervise.Probe(pid, api_problem)
+        elif health is None:
+            out[name] = supervise.Probe(pid, None)  # alive; no heartbeat to read while the api-server is down
+        else:
+            beat = health.get(HEARTBEAT_KEY[name]) or {}
+            ok = beat.get("status") == "healthy"
+            last = next((v for k, v in beat.items() if k.startswith("latest")), None)
+            out[name] = supervise.Probe(pid, None if ok else f"heartbeat {beat.get('status')} (last {last})")
+    return out
+
+
+@dataclass(frozen=True)
+class ComponentState:
+    """What ``make status`` shows of one component: pid, what is wrong, its log and the log's last lines."""
+
+    name: str
+    pid: int | None
+    problem: str | None
+    log: Path
+    log_tail: list[str]
+
+    @property
+    def up(self) -> bool:
+        return self.pid is not None and self.problem is None
+
+
+def status(paths: StackPaths | None = None) -> dict[str, ComponentState]:
+    """Every component's state; a component that is down comes with its last log lines."""
+    paths = paths or StackPaths.default()
+    probes = probe_all(paths)
+    hide = secret_values(paths) if paths.secrets_file.exists() else []
+    return {name: ComponentState(name, pr.pid, pr.problem, paths.log_of(name),
+                                 [] if pr.healthy else supervise.tail(paths.log_of(name), redact=hide))
+            for name, pr in probes.items()}
+
+
+# ------------------------------------------------------------------------------------------
+# up / down
+# ------------------------------------------------------------------------------------------
+def _migrate_airflow(paths: StackPaths, env: dict[str, str], log) -> None:
+    """``airflow db migrate`` (idempotent; needed on a first start and after an Airflow upgrade)."""
+    stamp = paths.airflow_home / ".migrated"
+    if not stamp.exists():
+        log("  airflow     migrating the metadata database (first start only, ~1 min)...")
+    res = subprocess.run([servers.venv_bin("airflow"), "db", "migrate"], env={**os.environ, **env},
+                         capture_output=True, text=True, umask=0o077)
+    if res.returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+    stamp.touch()
+
+
+def up(paths: StackPaths | None = None, log=print, settle: float | None = None,
+       timeout: float | None = None) -> dict:
+    """Start every component that is not running, apply migrations, then wait until all are healthy
+    and stay so for ``settle`` s (``FLAREWATCH_UP_SETTLE_S``, default 10), restarting any that dies.
+    Idempotent: what runs is left alone. Returns the endpoints."""
+    paths = paths or StackPaths.default()
+    settle = float(os.environ.get("FLAREWATCH_UP_SETTLE_S", "10")) if settle is None else settle
+    timeout = float(os.environ.get("FLAREWATCH_UP_TIMEOUT_S", "180")) if timeout is None else timeout
     paths.mkdirs()
+    sec = ensure_secrets(paths)
+    harden(paths)
+    scrub_logs(paths)
     env = stack_env(paths)
-    sec = _secrets(paths)
     ports = _port()
     t0 = time.time()
 
@@ -254,10 +415,9 @@ def up(paths: StackPaths | None = None, log=print) -> dict:
     log(f"  s3          http://127.0.0.1:{ports['s3']}  (data in {paths.s3})")
     servers.make_buckets(paths.s3, ("rawdata", "processed"))
 
-    if not os.environ.get("FLAREWATCH_DB_URL") or not os.environ.get("FLAREWATCH_AIRFLOW_DB_URL"):
+    if _own_postgres():
         start_postgres(paths)
         log(f"  postgres    socket in {paths.pg}  (databases flarewatch, airflow)")
-
 
     conn = db.connect(results_db_dsn(paths))
     try:
@@ -267,25 +427,36 @@ def up(paths: StackPaths | None = None, log=print) -> dict:
         conn.close()
     log(f"  results db  migrations applied now: {applied or 'none (up to date)'}")
 
-    airflow = servers.venv_bin("airflow")
-    if not all(running_pid(paths, c) for c in AIRFLOW_COMPONENTS):
-        stamp = paths.state / "airflow" / ".migrated"
-        if not stamp.exists():
-            log("  airflow     migrating the metadata database (first start only, ~1 min)...")
-        res = subprocess.run([airflow, "db", "migrate"], env={**os.environ, **env}, capture_output=True, text=True)
-        if res.returncode != 0:
-            raise RuntimeError(f"airflow db migrate failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
-        stamp.touch()
-        if servers.port_in_use(ports["api"]) and not running_pid(paths, "api-server"):
+    write_airflow_passwords(paths, sec)
+    down_now = [c for c in AIRFLOW_COMPONENTS if not running_pid(paths, c)]
+    if down_now:
+        if len(down_now) == len(AIRFLOW_COMPONENTS) or not (paths.airflow_home / ".migrated").exists():
+            _migrate_airflow(paths, env, log)
+        if "api-server" in down_now and servers.port_in_use(ports["api"]):
             raise RuntimeError(f"port {ports['api']} is taken; set FLAREWATCH_API_PORT to a free port")
-        for comp in AIRFLOW_COMPONENTS:
-            if not running_pid(paths, comp):
-                _spawn(paths, comp, [airflow, comp], env)
-    ensure_pools(paths, airflow, env, log)
-    if not wait_api_healthy(ports["api"], 120):
-        raise RuntimeError(f"Airflow api-server not healthy on :{ports['api']}; see {paths.logs}/api-server.log")
+        for comp in down_now:
+            start_airflow_component(paths, comp, env)
+        log(f"  airflow     started {', '.join(down_now)}")
+    ensure_pools(paths, servers.venv_bin("airflow"), env, log)
+
+    def restart(name: str) -> None:
+        if name == "s3":
+            start_s3(paths, ports["s3"], sec["s3_key"], sec["s3_secret"])
+        elif name == "postgres":
+            start_postgres(paths)
+        else:
+            start_airflow_component(paths, name, env)
+
+    log(f"  waiting until every component is healthy and stays so for {settle:.0f} s...")
+    hide = secret_values(paths)
+    try:
+        supervise.watch(component_names(), lambda: probe_all(paths), restart, timeout=timeout, settle=settle,
+                        log_tail=lambda n: supervise.tail(paths.log_of(n), redact=hide), log=log)
+    except supervise.StackUnhealthy as exc:
+        raise RuntimeError(f"{exc}\n(full log: {paths.logs}/; `make status` shows every component)") from exc
+    harden(paths)  # files the components created meanwhile
     log(f"  airflow     http://127.0.0.1:{ports['api']}  (scheduler, dag-processor, triggerer, api-server)")
-    log(f"  stack up in {time.time() - t0:.1f} s")
+    log(f"  stack up and healthy in {time.time() - t0:.1f} s")
     return {"api": f"http://127.0.0.1:{ports['api']}", "s3": f"http://127.0.0.1:{ports['s3']}"}
 
 
@@ -305,19 +476,6 @@ def ensure_pools(paths: StackPaths, airflow: str, env: dict[str, str], log=print
     log(f"  airflow     pools {', '.join(sorted(pools_spec()))}")
 
 
-def wait_api_healthy(port: int, timeout: float) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=3) as r:
-                if r.status == 200:
-                    return True
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(1)
-    return False
-
-
 def down(paths: StackPaths | None = None, log=print) -> None:
     """Stop every component of the local stack (Airflow first, then S3 and Postgres)."""
     paths = paths or StackPaths.default()
@@ -325,19 +483,10 @@ def down(paths: StackPaths | None = None, log=print) -> None:
         log("  nothing to stop")
         return
     for comp in ("scheduler", "triggerer", "dag-processor", "api-server", "s3"):
-        if _stop_group(paths, comp):
+        if supervise.stop(paths.run, comp):
             log(f"  stopped {comp}")
     if stop_postgres(paths):
         log("  stopped postgres")
-
-
-def status(paths: StackPaths | None = None) -> dict[str, int | None]:
-    paths = paths or StackPaths.default()
-    out = {c: running_pid(paths, c) for c in (*AIRFLOW_COMPONENTS, "s3")}
-    pm = paths.pg / "postmaster.pid"
-    pg_pid = int(pm.read_text().split()[0]) if pm.exists() else None
-    out["postgres"] = pg_pid if pg_pid and _alive(pg_pid) else None
-    return out
 
 
 def psql_argv(paths: StackPaths | None = None, extra: list[str] | None = None, stdin_is_tty: bool = True) -> list[str]:
