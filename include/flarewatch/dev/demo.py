@@ -202,10 +202,10 @@ def run_demo(start: date, n_days: int, timeout: float, log: Callable[[str], None
             print_calibration(api, conn, calibration_run, log)
         finally:
             conn.close()
-        pw = localstack.airflow_password(paths)
         log(f"""
 Where to look next:
-  Airflow UI   {api.base}   login: admin / {pw}
+  Airflow UI   {api.base}   login: admin; password: `make env SHOW_SECRETS=1 | tail -1`
+               (kept in {paths.passwords_file}, readable by you only)
   SQL          make psql    (e.g. echo 'SELECT * FROM v_site_summary' | make psql)
   Objects      s3://processed/tiles/date=<day>/site=<site>/annotated.png  (S3 API at
                {endpoints['s3']}, files under {paths.s3})
