@@ -13,14 +13,16 @@ export YOLO_CONFIG_DIR := $(CURDIR)/.state/ultralytics
 export YOLO_OFFLINE := 1
 export MPLCONFIGDIR := $(CURDIR)/.state/cache/matplotlib
 
-.PHONY: help venv demo test lint test-unit up down status psql summary env clean-state evaluate bench bench-memory train-detector train-regressor
+.PHONY: help venv demo test lint test-unit test-reliability up down status psql summary env clean-state evaluate bench bench-memory train-detector train-regressor
 
 help:
 	@echo "make demo    - install if needed, start the local stack, run the daily pipeline over the demo dates"
 	@echo "make test    - ruff, then the whole test suite (real Postgres + S3 servers started by the tests)"
-	@echo "make up/down - start/stop the local stack (S3 server, PostgreSQL, Airflow)"
+	@echo "make up/down - start (or heal: restarts what died)/stop the local stack (S3 server, PostgreSQL, Airflow)"
 	@echo "make psql    - psql on the results database (reads SQL from stdin when piped)"
-	@echo "make status  - which local-stack processes are running"
+	@echo "make status  - each local-stack component up or down (and why, with its last log lines)"
+	@echo "make env     - export lines for the local stack (secrets masked; SHOW_SECRETS=1 prints them)"
+	@echo "make test-reliability - the reliability tests, the full local stack included"
 	@echo "make evaluate - YOLO vs threshold detector, learned regressor vs calibrations, on held-out data (one JSON)"
 	@echo "make bench   - detector chips/s per runtime (PyTorch, ONNX Runtime, OpenVINO) and per-tile task tiles/s"
 	@echo "make bench-memory - peak memory of processing one tile, and per pixel as tiles grow"
@@ -54,8 +56,9 @@ status: $(STAMP)
 summary: $(STAMP)
 	@$(FW) summary
 
+# secrets masked unless SHOW_SECRETS=1
 env: $(STAMP)
-	@$(FW) env
+	@$(FW) env $(if $(filter 1 yes true,$(SHOW_SECRETS)),--show-secrets)
 
 psql: $(STAMP)
 	@$(FW) psql
@@ -68,6 +71,11 @@ lint: $(STAMP)
 
 test-unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
+
+# Tests marked `reliability`, including those that start the whole local stack (Airflow too) on free
+# ports in a temporary state folder (FLAREWATCH_STACK_TESTS=1; `make test` skips those).
+test-reliability: $(STAMP)
+	FLAREWATCH_STACK_TESTS=1 $(PY) -m pytest -q -m reliability
 
 clean-state: down
 	rm -rf .state
