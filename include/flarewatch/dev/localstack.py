@@ -152,10 +152,10 @@ def harden(paths: StackPaths) -> None:
             f.chmod(0o600)
 
 
-def write_airflow_passwords(paths: StackPaths, sec: dict) -> None:
+def write_airflow_passwords(paths: StackPaths, sec: dict) -> bool:
     """The simple auth manager's passwords file, ours (0600) before the api-server starts: Airflow only
     generates, and prints to its log, a password for a user missing from this file. The file is read
-    at each login, so a changed password takes effect at once."""
+    at each login, so a changed password takes effect at once. True when the file changed."""
     want = {"admin": sec["airflow_admin_password"]}
     try:
         have = json.loads(paths.passwords_file.read_text())
@@ -164,6 +164,7 @@ def write_airflow_passwords(paths: StackPaths, sec: dict) -> None:
     if have != want:
         paths.airflow_home.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_private(paths.passwords_file, json.dumps(want) + "\n")
+    return have != want
 
 
 _PRINTED_PASSWORD = re.compile(r"(Password for user '[^']*': )\S+")
@@ -406,7 +407,8 @@ def up(paths: StackPaths | None = None, log=print, settle: float | None = None,
     paths.mkdirs()
     sec = ensure_secrets(paths)
     harden(paths)
-    scrub_logs(paths)
+    if write_airflow_passwords(paths, sec):  # first start, or a stack whose password Airflow generated
+        scrub_logs(paths)
     env = stack_env(paths)
     ports = _port()
     t0 = time.time()
@@ -427,7 +429,6 @@ def up(paths: StackPaths | None = None, log=print, settle: float | None = None,
         conn.close()
     log(f"  results db  migrations applied now: {applied or 'none (up to date)'}")
 
-    write_airflow_passwords(paths, sec)
     down_now = [c for c in AIRFLOW_COMPONENTS if not running_pid(paths, c)]
     if down_now:
         if len(down_now) == len(AIRFLOW_COMPONENTS) or not (paths.airflow_home / ".migrated").exists():
