@@ -24,6 +24,15 @@ def _f(x, fmt="{:.3f}") -> str:
     return "-" if x is None else fmt.format(x)
 
 
+def _ferr(e) -> str | None:
+    """'n_T of n / T bias / FRP ratio p50 / log R2' of a harness ``_feature_errors`` block."""
+    if not e:
+        return None
+    q = e["swir_frp_over_true_rh"]
+    return (f"{e['n_temperature']} of {e['n']} / {_f(e['temperature_bias_median_k'], '{:+.0f}')} / "
+            f"{_f(q.get('p50'), '{:.2f}')} / {_f(e['swir_frp_log_r2'], '{:.2f}')}")
+
+
 def print_tables(res: dict) -> None:
     dets = [d for d in ("yolo", "yolo-physics", "yolo-physics-split", "threshold") if d in res]
     print(f"\nIndependent scenes: {res['scenes']} x {res['size_px']} px, seed {res['seed']}; census {res['census']}")
@@ -63,7 +72,17 @@ def print_tables(res: dict) -> None:
     s = "volume_per_scene"
     row("scene vol regressor/true median", lambda r: r[s]["regressor_ratio"].get("p50"), "{:.2f}")
     row("scene vol linear/true median", lambda r: r[s]["linear_ratio"].get("p50"), "{:.2f}")
+    for k in ("none", "b12", "b12+b11"):
+        row(f"  clipped {k}: nT/n, Tbias, FRP, R2", lambda r, k=k: _ferr(r["features_by_saturation"].get(k)), "{}")
     row("detector seconds", lambda r: r["seconds"], "{:.1f}")
+    ref = res.get("feature_reference")
+    if ref:
+        print(f"\nFeature reference ({ref['n_visible_flares']} visible flares, no detector): n / T bias (K) / FRP/RH p50 / log R2")
+        for name in ("ideal_toa", "ideal_surface", "features_at_true_position"):
+            print(f"  {name:32s} {_ferr(ref[name])}")
+        for group in ("by_saturation", "by_spacecraft"):
+            for k, v in ref[f"features_at_true_position_{group}"].items():
+                print(f"  at true position, {k:16s} {_ferr(v)}")
     print(f"setup {res['setup']}; wall {res['wall_seconds']:.0f} s")
 
 

@@ -104,3 +104,22 @@ def test_small_harness_run_threshold_only():
     import json
 
     json.dumps(res)  # plain JSON-able
+
+
+def test_feature_reference_separates_the_atmosphere_from_the_method():
+    # a perfect TOA estimator (the flare's own noise-free radiance, all pixels) is off the flame's
+    # temperature and radiant heat only by the generator's band transmittances and cloud
+    # attenuation; with those divided out it recovers them (Fisher & Wooster's B12 constant: +/-6.3 %)
+    from flarewatch.evaluation.independent.harness import evaluate
+
+    res = evaluate(n_scenes=3, seed=11, size=160, detectors=("threshold",), volume=False)
+    ref = res["feature_reference"]
+    assert ref["n_visible_flares"] == ref["ideal_toa"]["n"] > 0
+    surface = ref["ideal_surface"]
+    assert abs(surface["temperature_bias_median_k"]) < 30.0
+    assert 0.93 < surface["swir_frp_over_true_rh"]["p50"] < 1.08
+    toa = ref["ideal_toa"]
+    assert toa["temperature_bias_median_k"] > surface["temperature_bias_median_k"]  # tau12 < tau11 on average
+    assert toa["swir_frp_over_true_rh"]["p50"] < surface["swir_frp_over_true_rh"]["p50"]  # tau12 < 1
+    assert set(ref["features_at_true_position_by_saturation"]) <= {"none", "b11", "b12", "b12+b11"}
+    assert "features_by_saturation" in res["threshold"]

@@ -10,6 +10,17 @@ Matching: ``evaluation.metrics.match_detections`` (one-to-one, centres within 2 
 within 2 px of a hidden flare is neither a hit nor a false positive. False positives are
 attributed by the scene's cause raster (object bbox or glint mask + 3 px): wildfire, glint, roof;
 else ``flare_duplicate`` (within 4 px of a true flare), else ``elsewhere``.
+
+Features are compared with the generator's flame temperature and radiant heat sigma T^4 S. That
+is the quantity a colour temperature and a SWIR FRP estimate, but the scene's TOA radiances also
+carry the generator's atmosphere (per-band transmittance, cloud attenuation), which an L1C method
+without atmospheric correction cannot see. ``feature_reference`` (``_flare_reference``) therefore
+also reports, per visible flare, what a *perfect* TOA estimator would give: the colour temperature
+and SWIR FRP of the flare's own noise-free, unclipped TOA radiance summed over all its pixels
+(re-rendered with ``hotspots.render_flare`` and the scene's truth; the scene is not changed),
+with and without the transmittances, and ``features.extract`` run on a detection placed at the
+true position (no detector in the way). Feature errors are also split by saturation class
+(``features_by_saturation``: none / B12 only / B12 and B11 clipped within 2 px).
 """
 
 from __future__ import annotations
@@ -94,6 +105,77 @@ def _recall(flags) -> dict:
     return {"n": len(flags), "recall": (sum(flags) / len(flags)) if flags else None}
 
 
+def _sat_class(f: dict) -> str:
+    return "b12+b11" if f["saturated_b11"] and f["saturated_b12"] else ("b12" if f["saturated_b12"] else
+                                                                          ("b11" if f["saturated_b11"] else "none"))
+
+
+def _flare_reference(scene, tile) -> list[dict]:
+    """Per visible flare: truth, a perfect TOA estimator and ``extract_features`` at the true position.
+
+    ``t_ideal_toa`` / ``frp_ideal_toa``: colour temperature (``physics.ratio_temperature`` with the
+    tile's band centres) and SWIR FRP (``physics.swir_frp_mw``) of the flare's own TOA radiance
+    excess, noise-free, unclipped, summed over all its pixels; ``*_ideal_surface``: the same with
+    the band transmittances and the cloud attenuation divided out. ``t_truthpos`` / ``frp_truthpos``:
+    our features for a 3 x 3 px detection centred on the true position.
+    """
+    from flarewatch import physics
+    from flarewatch.detect.threshold import Detection
+    from flarewatch.evaluation.independent import radiometry as rad
+    from flarewatch.evaluation.independent.hotspots import render_flare
+    from flarewatch.features.extract import extract_features
+
+    tr = scene.truth
+    sc, zen, doy = tr["spacecraft"], tr["sun_zenith_deg"], tr["day_of_year"]
+    tau = tr["atmosphere"]["transmittance"]
+    shifts = {k: tuple(v) for k, v in tr["band_shift_px"].items()}
+    out = []
+    for f in (f for f in tr["flares"] if f["visible"]):
+        layer = np.zeros((3, *tile.shape), np.float64)
+        render_flare(layer, f, sc, zen, doy, tau, shifts, tr["psf"], f["cloud_transmittance"])
+        lsum = {b: float(layer[k].sum()) * rad.radiance_per_reflectance(sc, b, zen, doy) for k, b in enumerate(rad.BANDS)}
+        t_toa = float(physics.ratio_temperature(lsum["B12"], lsum["B11"], tile.wavelength_um))
+        t_srf = float(physics.ratio_temperature(lsum["B12"] / tau["B12"], lsum["B11"] / tau["B11"], tile.wavelength_um))
+        frp_toa = float(physics.swir_frp_mw(lsum["B12"]))
+        r, c = int(f["row"]), int(f["col"])
+        det = Detection(row=f["row"], col=f["col"], peak_row=r, peak_col=c, bbox=(r - 1, c - 1, r + 2, c + 2),
+                        n_pixels=9, confidence=1.0, saturated=bool(f["saturated_b12"]), cloud_flag=False)
+        feat = extract_features(tile, det, None)
+        out.append({"spacecraft": sc, "sat": _sat_class(f), "t": f["temperature_k"], "rh": f["radiant_heat_mw"],
+                    "t_ideal_toa": t_toa, "t_ideal_surface": t_srf, "frp_ideal_toa": frp_toa,
+                    "frp_ideal_surface": frp_toa / tau["B12"] / f["cloud_transmittance"],
+                    "t_truthpos": feat["temperature_k"], "frp_truthpos": feat["swir_frp_mw"]})
+    return out
+
+
+def _feature_errors(rows, t_key: str, frp_key: str) -> dict:
+    """Colour temperature bias / median absolute error (K) and FRP / true RH of ``rows``."""
+    te = [r[t_key] - r["t"] for r in rows if r.get(t_key) is not None and math.isfinite(r[t_key])]
+    fr = [(r[frp_key], r["rh"]) for r in rows if r.get(frp_key) is not None]
+    return {"n": len(rows), "n_temperature": len(te),
+            "temperature_bias_median_k": float(np.median(te)) if te else None,
+            "temperature_abs_error_median_k": float(np.median(np.abs(te))) if te else None,
+            "swir_frp_over_true_rh": _q([a / b for a, b in fr]),
+            "swir_frp_log_r2": _log_r2([a for a, _ in fr], [b for _, b in fr])}
+
+
+def _summarise_reference(rows) -> dict:
+    """``feature_reference``: perfect TOA / surface estimators and truth-position features, overall
+    and by saturation class."""
+    out = {"n_visible_flares": len(rows)}
+    for name, t_key, frp_key in (("ideal_toa", "t_ideal_toa", "frp_ideal_toa"),
+                                 ("ideal_surface", "t_ideal_surface", "frp_ideal_surface"),
+                                 ("features_at_true_position", "t_truthpos", "frp_truthpos")):
+        out[name] = _feature_errors(rows, t_key, frp_key)
+    out["features_at_true_position_by_saturation"] = {
+        k: _feature_errors([r for r in rows if r["sat"] == k], "t_truthpos", "frp_truthpos")
+        for k in sorted({r["sat"] for r in rows})}
+    out["features_at_true_position_by_spacecraft"] = {
+        k: _feature_errors([r for r in rows if r["spacecraft"] == k], "t_truthpos", "frp_truthpos")
+        for k in sorted({r["spacecraft"] for r in rows})}
+    return out
+
+
 def _score_scene(scene, tile, dets, name, regressor, cal) -> tuple[dict, list, list, dict]:
     """(scene counts, per-flare records, false-positive causes, per-scene volumes) for one detector."""
     from flarewatch.estimate.calibrations import estimate_volume
@@ -125,7 +207,7 @@ def _score_scene(scene, tile, dets, name, regressor, cal) -> tuple[dict, list, l
         rec = {"scene": scene.truth["index"], "spacecraft": scene.truth["spacecraft"], "detector": name,
                "rh": f["radiant_heat_mw"], "t": f["temperature_k"], "vol": f["volume_kscm_d"],
                "neighbour": f["nearest_flare_px"] is not None and f["nearest_flare_px"] <= NEIGHBOUR_PX,
-               "saturated": f["saturated_b12"], "hit": j in matched}
+               "saturated": f["saturated_b12"], "sat": _sat_class(f), "hit": j in matched}
         if j in matched:
             p = matched[j]
             rec.update(t_est=feats[p]["temperature_k"], frp=feats[p]["swir_frp_mw"], v_reg=vols[p][0],
@@ -182,6 +264,8 @@ def _summarise(counts, records, causes, scene_vols, seconds, n_dets) -> dict:
             "swir_frp_over_true_rh": _q(frp_ratio),
             "swir_frp_log_r2": _log_r2([r["frp"] for r in hits], [r["rh"] for r in hits]),
         },
+        "features_by_saturation": {k: _feature_errors([r for r in hits if r["sat"] == k], "t_est", "frp")
+                                   for k in sorted({r["sat"] for r in hits})},
         "volume_per_matched_flare": vol_block(hits),
         "volume_per_scene": {
             "n_scenes": len(sv),
@@ -195,11 +279,12 @@ def _summarise(counts, records, causes, scene_vols, seconds, n_dets) -> dict:
 def evaluate(n_scenes: int = DEFAULT_SCENES, seed: int = DEFAULT_SEED, size: int = gen.DEFAULT_SIZE,
              detectors=("yolo", "threshold"), yolo_runtime: str = "auto", state_dir: Path | None = None,
              yolo_weights: Path | None = None,
-             volume: bool = True, progress=None) -> dict:
+             volume: bool = True, progress=None, reference_features: bool = True) -> dict:
     """Score ``detectors`` ("yolo", "yolo-physics" = YOLO checked by ``detect.verified``,
     "yolo-physics-split" = the same with close pairs split, "threshold") on ``n_scenes`` independent scenes; a JSON-able dict.
 
     ``volume``: also load the shipped regressor (else only the linear calibration is applied).
+    ``reference_features``: add ``feature_reference`` (``_summarise_reference``, detector-free).
     ``progress(i, n)`` is called after each scene when given.
     """
     t_start = time.perf_counter()
@@ -237,6 +322,7 @@ def evaluate(n_scenes: int = DEFAULT_SCENES, seed: int = DEFAULT_SEED, size: int
     acc = {name: {"counts": [], "records": [], "causes": [], "scene_vols": [], "seconds": 0.0, "n": 0}
            for name in runners}
     census = defaultdict(int)
+    reference: list[dict] = []
     t_gen = 0.0
     for i in range(n_scenes):
         t0 = time.perf_counter()
@@ -252,6 +338,8 @@ def evaluate(n_scenes: int = DEFAULT_SCENES, seed: int = DEFAULT_SEED, size: int
         census["scenes_cloudy"] += tr["atmosphere"]["cloud_fraction"] > 0
         census["roofs"] += len(tr["roofs"])
         census[tr["spacecraft"]] += 1
+        if reference_features:
+            reference.extend(_flare_reference(scene, tile))
         for name, run in runners.items():
             t0 = time.perf_counter()
             dets = run(tile)
@@ -271,6 +359,8 @@ def evaluate(n_scenes: int = DEFAULT_SCENES, seed: int = DEFAULT_SEED, size: int
         "volume_truth": "linear, Zhizhin et al. 2025: 0.0115 BCM/yr per MW (31.507 kscm/d per MW of sigma T^4 S)",
         "match_radius_px": 2.0, "setup": setup, "generate_seconds": t_gen,
     }
+    if reference_features:
+        out["feature_reference"] = _summarise_reference(reference)
     for name, a in acc.items():
         out[name] = _summarise(a["counts"], a["records"], a["causes"], a["scene_vols"], a["seconds"], a["n"])
     out["wall_seconds"] = time.perf_counter() - t_start
