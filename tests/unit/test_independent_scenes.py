@@ -123,3 +123,18 @@ def test_feature_reference_separates_the_atmosphere_from_the_method():
     assert toa["swir_frp_over_true_rh"]["p50"] < surface["swir_frp_over_true_rh"]["p50"]  # tau12 < 1
     assert set(ref["features_at_true_position_by_saturation"]) <= {"none", "b11", "b12", "b12+b11"}
     assert "features_by_saturation" in res["threshold"]
+
+
+def test_harness_tiles_carry_the_scenes_spacecraft():
+    # every Sentinel-2B scene used to be decoded as Sentinel-2A (the spacecraft was only a free-form tag)
+    from flarewatch.evaluation.independent.harness import scene_tile
+    from flarewatch.tiles import band_constants
+
+    seen = set()
+    for i in range(8):
+        scene = gen.make_scene(5, i, size=64)
+        tile = scene_tile(scene)
+        assert tile.spacecraft == scene.truth["spacecraft"]
+        assert tile.wavelength_um == band_constants(scene.truth["spacecraft"])[0]
+        seen.add(tile.spacecraft)
+    assert seen == {"Sentinel-2A", "Sentinel-2B"}

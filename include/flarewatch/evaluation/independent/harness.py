@@ -47,11 +47,16 @@ DUPLICATE_PX = 4.0
 
 
 def scene_tile(scene: gen.IndependentScene) -> Tile:
-    """The scene as processing reads it: a Tile through the GeoTIFF encode/decode round trip."""
+    """The scene as processing reads it: a Tile through the GeoTIFF encode/decode round trip.
+
+    The spacecraft is passed as the Tile's ``spacecraft`` (written as the SPACECRAFT tag): given only
+    as a free-form tag, the Tile kept its default (Sentinel-2A), ``encode_tile`` wrote SPACECRAFT=
+    Sentinel-2A and every Sentinel-2B scene was read with 2A's band centres and solar irradiance.
+    """
     m = scene.meta
     tile = Tile(dn=scene.dn, transform=m["transform"], crs_epsg=m["crs_epsg"], acquired_at=m["acquired_at"],
                 sun_zenith_deg=m["sun_zenith_deg"], scale=m["scale"], offset=m["offset"], cloud_mask=None,
-                tags=dict(m["tags"]))
+                tags=dict(m["tags"]), spacecraft=m["spacecraft"])
     return decode_tile(encode_tile(tile))
 
 
