@@ -73,7 +73,7 @@ def print_tables(res: dict) -> None:
     row("scene vol regressor/true median", lambda r: r[s]["regressor_ratio"].get("p50"), "{:.2f}")
     row("scene vol linear/true median", lambda r: r[s]["linear_ratio"].get("p50"), "{:.2f}")
     for k in ("none", "b12", "b12+b11"):
-        row(f"  clipped {k}: nT/n, Tbias, FRP, R2", lambda r, k=k: _ferr(r["features_by_saturation"].get(k)), "{}")
+        row(f"  clip {k}: nT/n,bias,FRP,R2", lambda r, k=k: _ferr(r["features_by_saturation"].get(k)), "{}")
     row("detector seconds", lambda r: r["seconds"], "{:.1f}")
     ref = res.get("feature_reference")
     if ref:
