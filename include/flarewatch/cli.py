@@ -196,7 +196,9 @@ def cmd_audit(args) -> int:
         conn.close()
     for problem in report["problems"]:
         _print(problem)
-    _print(f"{report['checked']} processed site-day(s) checked, {len(report['problems'])} problem(s)")
+    _print(f"{report['checked']} processed site-day(s) checked, {len(report['problems'])} problem(s)"
+           + (f"; {report['unrecorded']} site-day(s) with rows from before processing records (not checked)"
+              if report["unrecorded"] else ""))
     return 1 if report["problems"] else 0
 
 

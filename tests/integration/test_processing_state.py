@@ -44,7 +44,7 @@ def test_unprocessed_site_days_are_pending_in_the_rollup_not_zero(conn, s3):
     db.refresh_rollups(conn, [day])
     status, n, volume, s2, viirs = _daily(conn, "ebocha", day)
     assert (status, s2, viirs) == ("processed", True, True) and n is not None and volume is not None
-    assert audit_site_days(conn, s3, CFG, day, day) == {"checked": 1, "problems": []}
+    assert audit_site_days(conn, s3, CFG, day, day) == {"checked": 1, "problems": [], "unrecorded": 0}
 
 
 def test_a_poison_site_day_is_marked_failed_left_out_and_requeued(conn, s3, pg_dsn, capsys):
@@ -142,3 +142,24 @@ def test_duplicate_keys_or_lost_rows_never_commit(conn):
         cur.execute("SELECT count(*) FROM flare_detections WHERE site_id = 'ebocha' AND acquisition_date = %s", (day,))
         assert cur.fetchone()[0] == 0
     conn.commit()
+
+
+def test_the_audit_finds_objects_that_disagree_with_the_rows(conn, s3):
+    import json
+
+    day = date(2025, 8, 6)
+    site = db.fetch_sites(conn, ["rumaila-n"])[0]
+    ingest_site_day(site, day, get_source("demo"), s3, conn, CFG)
+    process_batch(conn, s3, CFG, day, ["rumaila-n"])
+    assert audit_site_days(conn, s3, CFG, day, day)["problems"] == []
+    keys = storage.processed_keys(day, "rumaila-n")
+    gj = json.loads(storage.get_bytes(s3, CFG.processed_bucket, keys["geojson"]))
+    gj["features"] = gj["features"][1:]  # a detection lost from the GeoJSON
+    storage.put_bytes(s3, CFG.processed_bucket, keys["geojson"], json.dumps(gj).encode())
+    result = json.loads(storage.get_bytes(s3, CFG.processed_bucket, keys["result"]))
+    result["volume_kscm_d"] *= 2  # a doubled total in result.json
+    storage.put_bytes(s3, CFG.processed_bucket, keys["result"], json.dumps(result).encode())
+    problems = audit_site_days(conn, s3, CFG, day, day)["problems"]
+    assert any("detections.geojson has" in p for p in problems)
+    assert any("result.json volume" in p for p in problems)
+    assert audit_site_days(conn, s3, CFG, day, day, days=[date(2025, 8, 7)])["checked"] == 0

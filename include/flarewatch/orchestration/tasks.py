@@ -145,7 +145,10 @@ def summarise_days(results: list[dict]) -> dict:
 # ------------------------------------------------------------------------------------------
 def refresh_rollups(context, flare_emissions: Asset) -> dict:
     """Recompute the daily and monthly rollups of a manual range, or of the events' days plus any
-    day processed after its last rollup."""
+    day processed after its last rollup. First the days' processed site-days are audited
+    (``process.audit``: rows, result.json and GeoJSON agree); a disagreement fails the task before
+    anything is published (retried: a site-day being rewritten at that moment heals)."""
+    from flarewatch.process.audit import audit_site_days
     from flarewatch.store import db
 
     params = context["params"]
@@ -154,11 +157,18 @@ def refresh_rollups(context, flare_emissions: Asset) -> dict:
         days = date_range(start, parse_day(params.get("end_date") or start))
     else:
         days = days_from_events(context, flare_emissions)
-    with results_db() as conn:
+    cfg = settings()
+    with results_db(cfg) as conn:
         if not params.get("start_date"):
             days = sorted(set(days) | set(db.stale_rollup_days(conn)))
+        audit = audit_site_days(conn, s3_client(cfg), cfg, min(days), max(days), days) if days else \
+            {"checked": 0, "problems": [], "unrecorded": 0}
+        if audit["problems"]:
+            raise RuntimeError(f"{len(audit['problems'])} site-day(s) disagree between the database, result.json and "
+                               "detections.geojson; nothing published: " + "; ".join(audit["problems"][:20]))
         counts = db.refresh_rollups(conn, days)
-    return {"days": [d.isoformat() for d in days], **counts}
+    log.info("audited %d processed site-days: no disagreement", audit["checked"])
+    return {"days": [d.isoformat() for d in days], **counts, "audited_site_days": audit["checked"]}
 
 
 # ------------------------------------------------------------------------------------------
