@@ -5,6 +5,10 @@ Triggered by the `flarewatch_flare_emissions` asset with the days `flare_process
 30 minutes as a sweep, or manually with a `start_date` / `end_date` range. Recomputes
 `emissions_daily` for those days (plus any day processed after its last rollup) and
 `emissions_monthly` for their months from the detection-level rows (upserts: reruns are safe).
+Before publishing, the days' processed site-days are audited: their rows, `result.json` and
+`detections.geojson` must agree (`flarewatch audit`), else the run fails and publishes nothing.
+A site-day not processed yet, or given up on, is `pending` / `failed` with no numbers: missing,
+never zero.
 """
 
 from __future__ import annotations
