@@ -12,8 +12,11 @@
     flarewatch requeue --date D [--end D] [--site S ...]
                                            put failed site-days back into the pending set
     flarewatch audit --start D [--end D]   database, result.json and GeoJSON of processed site-days agree
+    flarewatch alerts [--status S] [--site S]   alerts (open, acknowledged, resolved)
+    flarewatch ack ALERT_ID --by NAME [--resolve]   acknowledge (or resolve) an alert
 
-``migrate``, ``summary``, ``detect``, ``failed``, ``requeue`` and ``audit`` are runtime commands (the Docker image runs ``flarewatch migrate``).
+``migrate``, ``summary``, ``detect``, ``failed``, ``requeue``, ``audit``, ``alerts`` and ``ack`` are runtime
+commands (the Docker image runs ``flarewatch migrate``).
 The others are developer commands: they live in ``flarewatch.dev`` (local stack, Airflow REST
 client, demo), imported only when such a command runs, since an install may leave ``dev/`` out.
 """
@@ -202,6 +205,39 @@ def cmd_audit(args) -> int:
     return 1 if report["problems"] else 0
 
 
+def cmd_alerts(args) -> int:
+    from flarewatch.store import alerts
+
+    conn = db.connect(_dsn_from_airflow_conn())
+    try:
+        rows = alerts.list_alerts(conn, None if args.status == "all" else args.status, args.site, args.limit)
+    finally:
+        conn.close()
+    for a in rows:
+        who = f" by {a['acknowledged_by']}" if a["acknowledged_by"] else ""
+        _print(f"#{a['alert_id']:<6d} {a['status']:12s}{who:>14s} {a['severity']:8s} {a['kind']:20s} {a['site_id']:16s} "
+               f"{a['period_start']}..{a['period_end']}  {a['message']}")
+    _print(f"{len(rows)} alert(s)")
+    return 0
+
+
+def cmd_ack(args) -> int:
+    from flarewatch.store import alerts
+
+    conn = db.connect(_dsn_from_airflow_conn())
+    try:
+        try:
+            done = alerts.acknowledge(conn, args.alert_id, args.by or os.environ.get("USER") or "cli",
+                                      resolve=args.resolve)
+        except LookupError as exc:
+            print(f"flarewatch ack: error: {exc}", file=sys.stderr)
+            return 1
+    finally:
+        conn.close()
+    _print(f"alert #{done['alert_id']} {done['status']}" + ("" if done["changed"] else " already (unchanged)"))
+    return 0
+
+
 # ------------------------------------------------------------------------------------------
 # developer commands (flarewatch.dev)
 # ------------------------------------------------------------------------------------------
@@ -317,6 +353,16 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--start", type=date.fromisoformat, required=True)
     a.add_argument("--end", type=date.fromisoformat, default=None)
     a.set_defaults(fn=cmd_audit)
+    al = sub.add_parser("alerts", help="list alerts")
+    al.add_argument("--status", choices=("open", "acknowledged", "resolved", "all"), default="open")
+    al.add_argument("--site", default=None)
+    al.add_argument("--limit", type=int, default=200)
+    al.set_defaults(fn=cmd_alerts)
+    ak = sub.add_parser("ack", help="acknowledge (or --resolve) an alert")
+    ak.add_argument("alert_id", type=int)
+    ak.add_argument("--by", default=None, help="who (default: $USER)")
+    ak.add_argument("--resolve", action="store_true", help="mark it resolved")
+    ak.set_defaults(fn=cmd_ack)
     q = sub.add_parser("psql")
     q.add_argument("psql_args", nargs=argparse.REMAINDER)
     q.set_defaults(fn=cmd_psql)

@@ -139,6 +139,63 @@ class EmissionFactors:
     methane_gwp: float = 30.0
 
 
+@dataclass(frozen=True)
+class AnalyticsConfig:
+    """Settings of the analytics layer (``flarewatch.analytics``; README "For environmental staff").
+
+    CO2e scenarios: ``EmissionFactors.combustion_efficiency`` (0.98, World Bank GGFR) is the
+    default; ``measured_combustion_efficiency`` 0.91 is the effective destruction efficiency
+    measured for real flares, unlit and malfunctioning ones included (Plant et al. 2022, Science
+    377:1566; domain.md "From volume to CO2"). Both are reported side by side.
+
+    Gap filling (``analytics.gapfill``): an unobserved day takes the mean of the nearest observed
+    day before and after it within ``gapfill_max_days`` (one side only at the edges); without one
+    the site's observed mean of the month. Product choices, not literature values.
+
+    Alert rules (``analytics.alerts``): ``alert_volume_kscm_d`` a site-day above this volume
+    (thousand m3/day; 1000 = ~35 MMcf/d, a very large flare); ``consecutive_flaring_days`` flaring
+    on more than N consecutive days (regulators use windows such as 10, 45 or 180 days);
+    ``new_site_quiet_days`` a flare after at least this many observed days without one;
+    anomalies: robust z (median / 1.4826 MAD of the site's previous ``anomaly_window_days``
+    observed days, at least ``anomaly_min_baseline`` of them) beyond ``anomaly_robust_z``, and an
+    IsolationForest (scikit-learn) per site over volume, flares, temperature and FRP with
+    ``anomaly_contamination``.
+    """
+
+    measured_combustion_efficiency: float = 0.91
+    gapfill_max_days: int = 15
+    alert_volume_kscm_d: float = 1000.0
+    consecutive_flaring_days: int = 10
+    new_site_quiet_days: int = 7
+    anomaly_window_days: int = 30
+    anomaly_min_baseline: int = 7
+    anomaly_robust_z: float = 4.0
+    anomaly_contamination: float = 0.03
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> AnalyticsConfig:
+        cfg = cls(
+            measured_combustion_efficiency=float(env.get("FLAREWATCH_MEASURED_COMBUSTION_EFFICIENCY",
+                                                         cls.measured_combustion_efficiency)),
+            gapfill_max_days=int(env.get("FLAREWATCH_GAPFILL_MAX_DAYS", cls.gapfill_max_days)),
+            alert_volume_kscm_d=float(env.get("FLAREWATCH_ALERT_VOLUME_KSCM_D", cls.alert_volume_kscm_d)),
+            consecutive_flaring_days=int(env.get("FLAREWATCH_ALERT_CONSECUTIVE_DAYS", cls.consecutive_flaring_days)),
+            new_site_quiet_days=int(env.get("FLAREWATCH_ALERT_NEW_SITE_QUIET_DAYS", cls.new_site_quiet_days)),
+            anomaly_robust_z=float(env.get("FLAREWATCH_ANOMALY_ROBUST_Z", cls.anomaly_robust_z)),
+        )
+        if not 0.0 < cfg.measured_combustion_efficiency <= 1.0:
+            raise ValueError("FLAREWATCH_MEASURED_COMBUSTION_EFFICIENCY must be in (0, 1], got "
+                             f"{cfg.measured_combustion_efficiency}")
+        for name, value in (("FLAREWATCH_GAPFILL_MAX_DAYS", cfg.gapfill_max_days),
+                            ("FLAREWATCH_ALERT_CONSECUTIVE_DAYS", cfg.consecutive_flaring_days),
+                            ("FLAREWATCH_ALERT_NEW_SITE_QUIET_DAYS", cfg.new_site_quiet_days)):
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        if cfg.alert_volume_kscm_d <= 0 or cfg.anomaly_robust_z <= 0:
+            raise ValueError("FLAREWATCH_ALERT_VOLUME_KSCM_D and FLAREWATCH_ANOMALY_ROBUST_Z must be > 0")
+        return cfg
+
+
 # --------------------------------------------------------------------------------------------
 # Real data sources (README "Real data sources")
 # --------------------------------------------------------------------------------------------
@@ -309,6 +366,7 @@ class Settings:
     detector: ThresholdDetectorConfig = field(default_factory=ThresholdDetectorConfig)
     calibration: VolumeCalibration = field(default_factory=VolumeCalibration)
     emission_factors: EmissionFactors = field(default_factory=EmissionFactors)
+    analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -375,4 +433,5 @@ class Settings:
             max_process_attempts=max_attempts,
             calibration=cal,
             emission_factors=ef,
+            analytics=AnalyticsConfig.from_env(env),
         )

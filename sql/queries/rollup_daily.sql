@@ -9,7 +9,7 @@
 -- its scene was processed: not no_data, failed (at ingest) or quarantined (failed validation).
 INSERT INTO emissions_daily AS t (
     site_id, day, n_flares, n_flares_s2, n_flares_viirs_only, volume_kscm, co2_t, co2e_t,
-    s2_observed, viirs_observed, cloud_fraction, status, refreshed_at)
+    s2_observed, viirs_observed, cloud_fraction, status, volume_lo_kscm, volume_hi_kscm, refreshed_at)
 SELECT sc.site_id,
        sc.acquisition_date,
        CASE WHEN sc.numbers THEN coalesce(f.n_flares, 0) END,
@@ -22,6 +22,8 @@ SELECT sc.site_id,
        sc.processed AND sc.viirs_observed,
        sc.cloud_fraction,
        CASE WHEN sc.processed THEN 'processed' WHEN p.state = 'failed' THEN 'failed' ELSE 'pending' END,
+       CASE WHEN sc.numbers THEN coalesce(f.volume_lo, 0) END,
+       CASE WHEN sc.numbers THEN coalesce(f.volume_hi, 0) END,
        now()
 FROM (
     SELECT x.*, x.processed AND (x.s2_observed OR x.viirs_observed) AS numbers
@@ -44,6 +46,8 @@ LEFT JOIN (
            count(*) FILTER (WHERE d.sensor = 'sentinel2') AS n_s2,
            count(*) FILTER (WHERE d.sensor = 'viirs') AS n_viirs,
            sum(e.volume_kscm_d) AS volume,
+           sum(coalesce(e.volume_lo_kscm_d, e.volume_kscm_d)) AS volume_lo,
+           sum(coalesce(e.volume_hi_kscm_d, e.volume_kscm_d)) AS volume_hi,
            sum(e.co2_t) AS co2,
            sum(e.co2e_t) AS co2e
     FROM flare_detections d
@@ -62,4 +66,6 @@ ON CONFLICT (site_id, day) DO UPDATE SET
     viirs_observed = EXCLUDED.viirs_observed,
     cloud_fraction = EXCLUDED.cloud_fraction,
     status = EXCLUDED.status,
+    volume_lo_kscm = EXCLUDED.volume_lo_kscm,
+    volume_hi_kscm = EXCLUDED.volume_hi_kscm,
     refreshed_at = EXCLUDED.refreshed_at;

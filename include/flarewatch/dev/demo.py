@@ -23,6 +23,7 @@ from flarewatch.store.summary import summary_lines
 
 PIPELINE_DAGS = ("flare_ingest", "flare_process", "emissions_rollup")
 CALIBRATION_DAG = "calibration_import"
+ANALYTICS_DAG = "emissions_analytics"
 
 
 def _print(msg: str = "") -> None:
@@ -111,6 +112,48 @@ def print_calibration(api: AirflowApi, conn, run_id: str | None, log=_print) -> 
            f" quarantined rows: {q}  (SELECT * FROM calibration_quarantine)")
 
 
+def run_analytics(api: AirflowApi, conn, start: date, end: date, log=_print) -> bool:
+    """A manual emissions_analytics run over the demo months (after the calibration import, so the
+    reconciliation sees the meters); prints the monthly estimates, alerts and reconciliation."""
+    months = sorted({start.replace(day=1), end.replace(day=1)})
+    run_id = api.trigger(ANALYTICS_DAG, conf={"start_month": f"{months[0]:%Y-%m}", "end_month": f"{months[-1]:%Y-%m}"})
+    deadline, state = time.time() + 300, None
+    while time.time() < deadline:
+        state = api.run_state(ANALYTICS_DAG, run_id)
+        if state in ("success", "failed"):
+            break
+        time.sleep(2)
+    if state != "success":
+        log(f"\nemissions_analytics run {run_id} ended {state}; open {api.base}/dags/{ANALYTICS_DAG} to see why.")
+        return False
+    with conn.cursor() as cur:
+        cur.execute("SELECT group_value, to_char(month, 'YYYY-MM'), observed_site_days, calendar_site_days,"
+                    " volume_observed_kscm, volume_estimate_kscm, volume_lo_kscm, volume_hi_kscm, co2e_t,"
+                    " co2e_measured_ce_t FROM emissions_monthly_estimate WHERE group_level = 'operator'"
+                    " AND month = ANY(%s) ORDER BY 2, 1", (months,))
+        est = cur.fetchall()
+        cur.execute("SELECT kind, count(*) FROM alerts WHERE period_start BETWEEN %s AND %s GROUP BY 1 ORDER BY 1",
+                    (months[0], end))
+        alerts = cur.fetchall()
+        cur.execute("SELECT flag, count(*) FROM reconciliation_monthly WHERE group_level = 'site' AND month = ANY(%s)"
+                    " GROUP BY 1 ORDER BY 1", (months,))
+        recon = cur.fetchall()
+    conn.commit()
+    log("\nMonthly estimates per operator (whole calendar month; unobserved days filled; 90 % interval; CO2e at "
+        "0.98 / measured 0.91 combustion efficiency):")
+    log(f"{'operator':28s} {'month':7s} {'observed':>9s} {'observed 1000 m3':>16s} {'month estimate [90 %]':>30s} "
+        f"{'CO2e t':>10s} {'CO2e@0.91':>10s}")
+    for op, month, obs, cal, vobs, v, lo, hi, co2e, co2e_m in est:
+        band = f"{v:,.0f} [{lo:,.0f}-{hi:,.0f}]" if v is not None else "no observed day"
+        log(f"{op[:28]:28s} {month:7s} {obs:>4d}/{cal:<4d} {vobs:16,.0f} {band:>30s} {co2e or 0:10,.0f} "
+            f"{co2e_m or 0:10,.0f}")
+    log("Alerts: " + (", ".join(f"{k} {n}" for k, n in alerts) or "none")
+        + "  (flarewatch alerts; flarewatch ack ID)")
+    log("Reported vs observed (site-months): " + (", ".join(f"{f} {n}" for f, n in recon) or "no reports")
+        + "  (SELECT * FROM reconciliation_monthly)")
+    return True
+
+
 def _wait_for_dags(api: AirflowApi, timeout: float) -> dict[str, bool] | None:
     """dag_id -> is_paused once the pipeline and calibration DAGs are parsed; None after ``timeout`` s."""
     deadline = time.time() + timeout
@@ -119,7 +162,7 @@ def _wait_for_dags(api: AirflowApi, timeout: float) -> dict[str, bool] | None:
             dags = api.dags(limit=100)
         except RuntimeError:
             dags = {}
-        if set(PIPELINE_DAGS) | {CALIBRATION_DAG} <= set(dags):
+        if set(PIPELINE_DAGS) | {CALIBRATION_DAG, ANALYTICS_DAG} <= set(dags):
             return dags
         if time.time() > deadline:
             return None
@@ -141,10 +184,11 @@ def run_demo(start: date, n_days: int, timeout: float, log: Callable[[str], None
         if dags is None:
             log(f"DAGs not parsed after 180 s; see {paths.logs}/dag-processor.log")
             return 1
-        for dag_id in (*PIPELINE_DAGS, CALIBRATION_DAG):
+        for dag_id in (*PIPELINE_DAGS, CALIBRATION_DAG, ANALYTICS_DAG):
             if dags[dag_id]:
                 api.unpause(dag_id)
-        log("  flare_ingest, flare_process, emissions_rollup, calibration_import are parsed and unpaused")
+        log("  flare_ingest, flare_process, emissions_rollup, emissions_analytics, calibration_import are parsed and "
+            "unpaused")
         calibration_run = load_demo_calibration(api, paths, start, end, log)
 
         # flare_ingest runs at 06:00 UTC for the previous day: acquisition day D is the run of D+1.
@@ -200,6 +244,8 @@ def run_demo(start: date, n_days: int, timeout: float, log: Callable[[str], None
             for line in summary_lines(conn, start, end):
                 log(line)
             print_calibration(api, conn, calibration_run, log)
+            if not run_analytics(api, conn, start, end, log):
+                return 1
         finally:
             conn.close()
         log(f"""

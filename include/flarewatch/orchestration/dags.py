@@ -10,10 +10,11 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Asset
 
-# Assets couple the DAGs: ingest -> process -> rollup.
+# Assets couple the DAGs: ingest -> process -> rollup -> analytics.
 RAW_SCENES = Asset(name="flarewatch_raw_scenes")
 FLARE_EMISSIONS = Asset(name="flarewatch_flare_emissions")
 EMISSION_ROLLUPS = Asset(name="flarewatch_emission_rollups")
+EMISSION_ANALYTICS = Asset(name="flarewatch_emission_analytics")
 
 START_DATE = datetime(2025, 1, 1)
 

@@ -172,6 +172,54 @@ def refresh_rollups(context, flare_emissions: Asset) -> dict:
 
 
 # ------------------------------------------------------------------------------------------
+# emissions_analytics
+# ------------------------------------------------------------------------------------------
+def analytics_months(context, emission_rollups: Asset) -> list:
+    """Months to refresh: a manual ``month`` (YYYY-MM) or ``start_month`` .. ``end_month``, else
+    the months of the rollup events' days, else (the daily run, e.g. after a calibration import)
+    the month of the latest acquisition date and the one before it (from the data, not the clock)."""
+    from datetime import timedelta
+
+
+    params = context["params"]
+    if params.get("month") or params.get("start_month"):
+        first = parse_day(f"{params.get('month') or params['start_month']}-01")
+        last = parse_day(f"{params.get('end_month') or params.get('month') or params['start_month']}-01")
+        if last < first:
+            raise ValueError(f"end_month {last:%Y-%m} is before start_month {first:%Y-%m}")
+        months, m = [], first
+        while m <= last:
+            months.append(m)
+            m = (m + timedelta(days=32)).replace(day=1)
+        if len(months) > 24:
+            raise ValueError(f"{len(months)} months asked for; refresh at most 24 at a time")
+        return months
+    days = days_from_events(context, emission_rollups)
+    if days:
+        return sorted({d.replace(day=1) for d in days})
+    with results_db() as conn:
+        with conn.cursor() as cur:
+            cur.execute("SELECT max(day) FROM emissions_daily")
+            latest = cur.fetchone()[0]
+        conn.commit()
+    if latest is None:
+        return []
+    return sorted({latest.replace(day=1), (latest.replace(day=1) - timedelta(days=1)).replace(day=1)})
+
+
+def refresh_analytics(context, emission_rollups: Asset) -> dict:
+    """Gap-aware estimates, KPIs, alerts and the reconciliation of the months (``analytics.refresh``)."""
+    from flarewatch.analytics.refresh import refresh_analytics as run
+
+    months = analytics_months(context, emission_rollups)
+    cfg = settings()
+    with results_db(cfg) as conn:
+        counts = run(conn, cfg, months)
+    log.info("analytics refreshed: %s", counts)
+    return counts
+
+
+# ------------------------------------------------------------------------------------------
 # calibration_import
 # ------------------------------------------------------------------------------------------
 def plan_calibration_files(params: dict) -> list[dict]:

@@ -1,0 +1,19 @@
+-- The daily series the analytics read (flarewatch.analytics.refresh): emissions_daily over
+-- %(start)s .. %(end)s with each day's mean Sentinel-2 colour temperature and summed SWIR FRP.
+-- observed = processed and seen by a sensor (pending, failed and unobserved days are missing).
+SELECT d.site_id, d.day, d.status,
+       (d.status = 'processed' AND (d.s2_observed OR d.viirs_observed)) AS observed,
+       d.n_flares, d.volume_kscm, d.volume_lo_kscm, d.volume_hi_kscm,
+       f.temperature_k, f.frp_mw
+FROM emissions_daily d
+JOIN sites s ON s.site_id = d.site_id AND s.active
+LEFT JOIN (
+    SELECT site_id, acquisition_date,
+           avg(temperature_k) FILTER (WHERE sensor = 'sentinel2') AS temperature_k,
+           sum(swir_frp_mw) AS frp_mw
+    FROM flare_detections
+    WHERE acquisition_date BETWEEN %(start)s AND %(end)s
+    GROUP BY site_id, acquisition_date
+) f ON f.site_id = d.site_id AND f.acquisition_date = d.day
+WHERE d.day BETWEEN %(start)s AND %(end)s
+ORDER BY d.site_id, d.day;
