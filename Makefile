@@ -88,6 +88,7 @@ evaluate: $(STAMP)
 	$(PY) benchmarks/evaluate_detector.py --weights models/detector/flare-yolo11n.pt --out $(EVALUATION_JSON) --key detector
 	$(PY) benchmarks/evaluate_regressor.py --out $(EVALUATION_JSON)
 	$(PY) benchmarks/evaluate_independent.py --scenes 200 --out $(EVALUATION_JSON) --key independent
+	$(PY) benchmarks/evaluate_anomalies.py --out $(EVALUATION_JSON) --key anomalies
 	@echo "all figures: $(EVALUATION_JSON)"
 
 bench: $(STAMP)

@@ -11,7 +11,7 @@ the reconciliation), or manually with `month` (YYYY-MM) or `start_month` / `end_
   days) with its 90 % interval and completeness, CO2e under the default (0.98) and the measured
   (0.91, Plant et al. 2022) combustion efficiency;
 - `kpi_monthly`: flaring / observed days, persistent, new and dark sites, volume, CO2, CO2e;
-- `alerts`: threshold, consecutive flaring, new flare site, robust and IsolationForest anomalies,
+- `alerts`: threshold, consecutive flaring, new flare site, robust and local-outlier-factor anomalies,
   reported-vs-observed gaps (upserted on their natural key; acknowledge with `flarewatch ack`);
 - `reconciliation_monthly`: reported / metered volumes vs the estimate over the same days, with a
   flag when the report lies outside the interval.

@@ -8,7 +8,7 @@ Kinds (README "Alerts"; thresholds in ``config.AnalyticsConfig``):
 | ``consecutive_flaring`` | run of flaring days (its first day) | a flare on > ``consecutive_flaring_days`` observed days in a row |
 | ``new_flare_site`` | site-day | a flare after at least ``new_site_quiet_days`` observed days without one |
 | ``anomaly_robust`` | site-day | robust z of the volume against the site's recent observed days (``analytics.anomalies``) |
-| ``anomaly_multivariate`` | site-day | IsolationForest over volume, flares, temperature and FRP |
+| ``anomaly_multivariate`` | site-day | local outlier factor over volume, flares, temperature and FRP |
 | ``reported_gap`` | site-month and source | the reported volume lies outside the estimate's 90 % interval (``analytics.reconciliation``) |
 
 In a run of flaring days, unobserved days neither break nor extend the run; an observed day
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flarewatch.analytics.anomalies import isolation_anomalies, robust_anomalies
+from flarewatch.analytics.anomalies import multivariate_anomalies, robust_anomalies
 from flarewatch.analytics.series import SiteDay
 from flarewatch.config import AnalyticsConfig
 
@@ -70,7 +70,7 @@ def rule_alerts(series: list[SiteDay], cfg: AnalyticsConfig, days: set[date]) ->
 
 
 def anomaly_alerts(series: list[SiteDay], cfg: AnalyticsConfig, days: set[date]) -> list[dict]:
-    """Robust and IsolationForest anomalies of the observed days in ``days``."""
+    """Robust and multivariate (local outlier factor) anomalies of the observed days in ``days``."""
     observed = [d for d in series if d.observed and d.volume is not None]
     dates = [d.day for d in observed]
     vols = [d.volume for d in observed]
@@ -85,12 +85,13 @@ def anomaly_alerts(series: list[SiteDay], cfg: AnalyticsConfig, days: set[date])
                           direction=a.direction, z=a.score))
     feats = [(d.volume, float(d.n_flares or 0), d.temperature_k if d.temperature_k is not None else float("nan"),
               d.frp_mw if d.frp_mw is not None else float("nan")) for d in observed]
-    for a in isolation_anomalies(dates, feats, contamination=cfg.anomaly_contamination, score_days=days):
+    for a in multivariate_anomalies(dates, feats, contamination=cfg.anomaly_contamination, score_days=days):
         site = observed[0].site_id
-        out.append(_alert("anomaly_multivariate", "info", site, a.day, a.day, "isolation_score", a.value, a.baseline,
-                          None, f"{site}: {a.day} is unusual for this site in volume, flare count, temperature and "
-                          f"FRP together (IsolationForest score {a.score:+.3f}; volume {a.value:,.0f} vs median "
-                          f"{a.baseline:,.0f})", direction=a.direction, score=a.score))
+        out.append(_alert("anomaly_multivariate", "info", site, a.day, a.day, "outlier_score", a.value, a.baseline,
+                          None, f"{site}: {a.day} is unusual for this site in volume, flare count, temperature "
+                          f"and FRP together against its previous months (local outlier factor score "
+                          f"{a.score:+.3f}; volume {a.value:,.0f} vs median {a.baseline:,.0f})",
+                          direction=a.direction, score=a.score))
     return out
 
 
