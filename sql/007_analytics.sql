@@ -111,3 +111,38 @@ CREATE TABLE IF NOT EXISTS reconciliation_monthly (
     PRIMARY KEY (group_level, group_value, month, source)
 );
 COMMENT ON TABLE reconciliation_monthly IS 'Reported/metered vs FlareWatch gap-aware volume per site or operator, month and source; flag under_reported when the reported volume lies below the 90 % interval.';
+
+-- Every flare with its 90 % interval and model versions (v_flares gains the interval columns).
+CREATE OR REPLACE VIEW v_flares AS
+SELECT d.site_id, s.name AS site_name, s.field, s.operator, s.country,
+       d.acquisition_date, d.detection_key, d.sensor, d.lat, d.lon, d.confidence,
+       d.hot_pixels, d.temperature_k, d.swir_frp_mw, d.viirs_rh_mw, d.cloud_flag,
+       e.volume_kscm_d, e.rh_source, e.co2_t, e.co2e_t, e.model_version, d.detector_version,
+       e.volume_lo_kscm_d, e.volume_hi_kscm_d
+FROM flare_detections d
+JOIN sites s USING (site_id)
+LEFT JOIN flare_emissions e USING (site_id, acquisition_date, detection_key);
+
+-- Per-site summary over a date range (v_site_summary covers every day, the scheduler's own
+-- daily runs included): SELECT * FROM site_summary('2025-06-01', '2025-06-07').
+-- Volumes are observed-day sums with their summed 90 % bounds; days = site-days with a row,
+-- observed_days = those processed and seen by a sensor.
+CREATE OR REPLACE FUNCTION site_summary(first_day date, last_day date)
+RETURNS TABLE (site_id text, name text, field text, operator text, country text, days bigint,
+               observed_days bigint, flares_seen bigint, volume_kscm numeric, volume_lo_kscm numeric,
+               volume_hi_kscm numeric, co2_t numeric, co2e_t numeric, first_day_seen date, last_day_seen date)
+LANGUAGE sql STABLE AS $$
+    SELECT s.site_id, s.name, s.field, s.operator, s.country,
+           count(d.day), count(d.day) FILTER (WHERE d.status = 'processed' AND (d.s2_observed OR d.viirs_observed)),
+           coalesce(sum(d.n_flares), 0),
+           round(coalesce(sum(d.volume_kscm), 0)::numeric, 1),
+           round(coalesce(sum(d.volume_lo_kscm), 0)::numeric, 1),
+           round(coalesce(sum(d.volume_hi_kscm), 0)::numeric, 1),
+           round(coalesce(sum(d.co2_t), 0)::numeric, 1),
+           round(coalesce(sum(d.co2e_t), 0)::numeric, 1),
+           min(d.day), max(d.day)
+    FROM sites s
+    LEFT JOIN emissions_daily d ON d.site_id = s.site_id AND d.day BETWEEN first_day AND last_day
+    GROUP BY s.site_id, s.name, s.field, s.operator, s.country
+    ORDER BY s.site_id
+$$;

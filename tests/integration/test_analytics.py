@@ -114,3 +114,16 @@ def test_a_rerun_changes_nothing_and_alerts_are_acknowledged(processed, pg_dsn, 
         == ("acknowledged", "analyst-1")
     refresh_analytics(conn, CFG, [MONTH])  # a rerun keeps the users' status
     assert _rows(conn, "SELECT status FROM alerts WHERE alert_id = %s", (alert_id,))[0][0] == "acknowledged"
+
+
+def test_views_carry_intervals_and_a_date_range(processed):
+    conn = processed
+    cols = [r[0] for r in _rows(conn, "SELECT column_name FROM information_schema.columns WHERE table_name = 'v_flares'")]
+    assert {"volume_lo_kscm_d", "volume_hi_kscm_d", "model_version", "detector_version"} <= set(cols)
+    rows = _rows(conn, "SELECT site_id, days, observed_days, volume_kscm, volume_lo_kscm, volume_hi_kscm"
+                       " FROM site_summary(%s, %s) WHERE site_id = ANY(%s) ORDER BY 1", (DAYS[0], DAYS[-1], SITES))
+    assert [r[0] for r in rows] == sorted(SITES)
+    for _site, days, observed, vol, lo, hi in rows:
+        assert days == len(DAYS) and observed <= days and lo <= vol <= hi
+    assert _rows(conn, "SELECT days FROM site_summary('1990-01-01', '1990-01-31') WHERE site_id = %s",
+                 (SITES[0],))[0][0] == 0
