@@ -127,3 +127,27 @@ def test_views_carry_intervals_and_a_date_range(processed):
         assert days == len(DAYS) and observed <= days and lo <= vol <= hi
     assert _rows(conn, "SELECT days FROM site_summary('1990-01-01', '1990-01-31') WHERE site_id = %s",
                  (SITES[0],))[0][0] == 0
+
+
+def test_merged_day_and_month_layers_hold_the_published_flares(processed, s3_server):
+    import json
+
+    from flarewatch.process.layers import layer_keys, publish_layers
+    from flarewatch.store import objects as storage
+
+    conn, s3 = processed, s3_server.client()
+    out = publish_layers(conn, s3, CFG, DAYS[:2])
+    day_key, month_key = layer_keys(DAYS[0])
+    assert set(out["layers"]) == {month_key, day_key, layer_keys(DAYS[1])[0]}
+    day = json.loads(storage.get_bytes(s3, "processed", day_key))
+    month = json.loads(storage.get_bytes(s3, "processed", month_key))
+    n_day = _rows(conn, "SELECT count(*) FROM flare_detections WHERE acquisition_date = %s", (DAYS[0],))[0][0]
+    n_month = _rows(conn, "SELECT count(*) FROM flare_detections WHERE acquisition_date BETWEEN %s AND %s",
+                    (MONTH, MONTH + timedelta(days=29)))[0][0]
+    assert len(day["features"]) == n_day > 0 and len(month["features"]) == n_month
+    props = day["features"][0]["properties"]
+    assert {"site_id", "operator", "acquisition_date", "volume_kscm_d", "volume_lo_kscm_d", "detector_version",
+            "volume_model_version", "units"} <= set(props)
+    before = storage.get_bytes(s3, "processed", month_key)
+    publish_layers(conn, s3, CFG, DAYS[:2])
+    assert storage.get_bytes(s3, "processed", month_key) == before  # a rerun writes the same bytes

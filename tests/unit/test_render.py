@@ -18,6 +18,8 @@ from flarewatch.process.render import (
     annotated_png,
     detections_geojson,
     false_colour,
+    footprints_geojson,
+    viirs_point,
 )
 from flarewatch.tiles import Tile
 
@@ -97,8 +99,12 @@ def test_geojson_points_and_bbox_polygons_in_lon_lat():
     assert p0["peak_row"] == 10 and p0["detector"] == "threshold-tai-nhi"
     assert f1["properties"]["confidence"] == 0.42 and f1["properties"]["tags"] == ["a", 3]
     assert f1["properties"]["detector"] == "yolo"
-    ring = f1["properties"]["bbox_polygon"]["coordinates"][0]
-    assert f1["properties"]["bbox_polygon"]["type"] == "Polygon"
+    assert "bbox_polygon" not in f1["properties"]  # the polygon is a feature of its own layer
+    polys = footprints_geojson(tile, dets, props, {"site_id": "x"})
+    assert [f["geometry"]["type"] for f in polys["features"]] == ["Polygon", "Polygon"]
+    assert polys["features"][1]["properties"]["site_id"] == "x"
+    assert polys["features"][1]["properties"]["confidence"] == 0.42
+    ring = polys["features"][1]["geometry"]["coordinates"][0]
     assert len(ring) == 5 and ring[0] == ring[-1]
     area2 = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:]))
     assert area2 > 0  # counter-clockwise exterior ring (RFC 7946 3.1.6)
@@ -116,3 +122,14 @@ def test_geojson_edge_cases():
     assert len(detections_geojson(tile, [det(1, 1, 2, 2)])["features"]) == 1
     with pytest.raises(ValueError, match="2 property dicts for 1 detections"):
         detections_geojson(tile, [det(1, 1, 2, 2)], [{}, {}])
+
+
+def test_viirs_only_features_have_a_750_m_extent_and_common_properties():
+    point = viirs_point(47.3, 30.5, {"detection_key": "viirs:30.5:47.3"}, {"site_id": "s", "units": "u"})
+    assert point["geometry"] == {"type": "Point", "coordinates": [47.3, 30.5]}
+    west, south, east, north = point["bbox"]
+    assert (north - south) * 111_320 == pytest.approx(750, rel=0.01)
+    assert (east - west) * 111_320 * np.cos(np.radians(30.5)) == pytest.approx(750, rel=0.01)
+    assert point["properties"] == {"site_id": "s", "units": "u", "detection_key": "viirs:30.5:47.3"}
+    fc = footprints_geojson(None, [], None, {"site_id": "s"}, [(47.3, 30.5, {"detection_key": "k"})])
+    assert fc["features"][0]["geometry"]["type"] == "Polygon"

@@ -106,7 +106,9 @@ def estimate_site_day(site: Site, day: date, tile, viirs_flares, settings: Setti
         out.properties.append({
             "detection_key": record["detection_key"], "sensor": record["sensor"],
             "confidence": record.get("confidence"), "volume_kscm_d": _clean(est.volume_kscm_d),
-            "co2_t": _clean(em.co2_t), "co2e_t": _clean(em.co2e_t), "rh_source": est.rh_source})
+            "co2_t": _clean(em.co2_t), "co2e_t": _clean(em.co2e_t), "rh_source": est.rh_source,
+            "lat": record.get("lat"), "lon": record.get("lon"), "temperature_k": record.get("temperature_k"),
+            "swir_frp_mw": record.get("swir_frp_mw"), "viirs_rh_mw": record.get("viirs_rh_mw")})
 
     # One VIIRS pixel (~750 m) can hold several S2 flares: share its radiant heat between them.
     det_feats = share_viirs_radiant_heat([

@@ -149,6 +149,7 @@ def refresh_rollups(context, flare_emissions: Asset) -> dict:
     (``process.audit``: rows, result.json and GeoJSON agree); a disagreement fails the task before
     anything is published (retried: a site-day being rewritten at that moment heals)."""
     from flarewatch.process.audit import audit_site_days
+    from flarewatch.process.layers import publish_layers
     from flarewatch.store import db
 
     params = context["params"]
@@ -167,8 +168,11 @@ def refresh_rollups(context, flare_emissions: Asset) -> dict:
             raise RuntimeError(f"{len(audit['problems'])} site-day(s) disagree between the database, result.json and "
                                "detections.geojson; nothing published: " + "; ".join(audit["problems"][:20]))
         counts = db.refresh_rollups(conn, days)
-    log.info("audited %d processed site-days: no disagreement", audit["checked"])
-    return {"days": [d.isoformat() for d in days], **counts, "audited_site_days": audit["checked"]}
+        layers = publish_layers(conn, s3_client(cfg), cfg, days)
+    log.info("audited %d processed site-days: no disagreement; %d GIS layers written", audit["checked"],
+             len(layers["layers"]))
+    return {"days": [d.isoformat() for d in days], **counts, "audited_site_days": audit["checked"],
+            "layers": len(layers["layers"])}
 
 
 # ------------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
     """
     from flarewatch.features.extract import VIIRS_NIGHTS_WINDOW
     from flarewatch.ingest.viirs import flare_like, parse_vnf_csv
-    from flarewatch.process.render import annotated_png, detections_geojson
+    from flarewatch.process.render import UNITS, annotated_png, detections_geojson, footprints_geojson, viirs_point
     from flarewatch.validate.tile import TileRejected, validate_tile
 
     scenes = db.fetch_scenes(conn, site.site_id, day)
@@ -140,16 +140,19 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
         def put(key: str, data: bytes, content_type: str) -> None:
             puts.append(pool.submit(storage.put_bytes, s3, pb, key, data, content_type))
 
+        common = {"site_id": site.site_id, "site_name": site.name, "acquisition_date": day.isoformat(),
+                  "detector_version": result["detector_version"],
+                  "volume_model_version": result["volume_model_version"], "units": UNITS}
+        s2_props = [p for p in props if p["sensor"] == "sentinel2"]
+        viirs = [(r["lon"], r["lat"], p) for p, r in zip(props, det_rows) if r["sensor"] == "viirs"]
         if tile is not None:
-            gj = detections_geojson(tile, est.detections, [p for p in props if p["sensor"] == "sentinel2"])
+            gj = detections_geojson(tile, est.detections, s2_props, common)
         else:
             gj = {"type": "FeatureCollection", "features": []}
             result["objects"] = {k: v for k, v in keys.items() if k != "png"}
-        for p, r in zip(props, det_rows):
-            if r["sensor"] == "viirs":
-                gj["features"].append({"type": "Feature",
-                                       "geometry": {"type": "Point", "coordinates": [r["lon"], r["lat"]]},
-                                       "properties": p})
+        gj["features"] += [viirs_point(lon, lat, p, common) for lon, lat, p in viirs]
+        footprints = footprints_geojson(tile, est.detections if tile is not None else [], s2_props, common, viirs)
+        put(keys["footprints"], json.dumps(footprints).encode(), "application/geo+json")
         put(keys["geojson"], json.dumps(gj).encode(), "application/geo+json")
         put(keys["result"], json.dumps(result, default=str).encode(), "application/json")
         if tile is not None:

@@ -86,7 +86,8 @@ def processed_prefix(day: date, site_id: str) -> str:
 
 def processed_keys(day: date, site_id: str) -> dict[str, str]:
     p = processed_prefix(day, site_id)
-    return {"png": p + "annotated.png", "geojson": p + "detections.geojson", "result": p + "result.json"}
+    return {"png": p + "annotated.png", "geojson": p + "detections.geojson", "footprints": p + "footprints.geojson",
+            "result": p + "result.json"}
 
 
 QUARANTINE_PREFIX = "quarantine/"
