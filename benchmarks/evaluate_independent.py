@@ -34,12 +34,14 @@ def _ferr(e) -> str | None:
 
 
 def print_tables(res: dict) -> None:
-    dets = [d for d in ("yolo", "yolo-physics", "yolo-physics-split", "threshold") if d in res]
+    from flarewatch.detect.variants import VARIANTS
+
+    dets = [d for d in ("yolo-physics", "yolo", "yolo-physics-split", "threshold", *VARIANTS) if d in res]
     print(f"\nIndependent scenes: {res['scenes']} x {res['size_px']} px, seed {res['seed']}; census {res['census']}")
-    print(f"{'':34s}" + "".join(f"{d:>20s}" for d in dets))
+    print(f"{'':34s}" + "".join(f"{d[:21]:>22s}" for d in dets))
 
     def row(label, fn, fmt="{:.3f}"):
-        print(f"{label:34s}" + "".join(f"{_f(fn(res[d]), fmt):>20s}" for d in dets))
+        print(f"{label:34s}" + "".join(f"{_f(fn(res[d]), fmt):>22s}" for d in dets))
 
     row("precision", lambda r: r["overall"]["precision"])
     row("recall", lambda r: r["overall"]["recall"])

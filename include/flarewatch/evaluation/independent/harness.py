@@ -281,12 +281,26 @@ def _summarise(counts, records, causes, scene_vols, seconds, n_dets) -> dict:
     }
 
 
+class _Memo:
+    """A YOLO detector's proposals for the current tile, computed once for all the variants (their
+    ``seconds`` then exclude YOLO's inference, except for the first variant run on a scene)."""
+
+    def __init__(self, yolo):
+        self.yolo, self.key, self.dets = yolo, None, []
+
+    def detect(self, tile):
+        if self.key is not tile:
+            self.key, self.dets = tile, self.yolo.detect(tile)
+        return self.dets
+
+
 def evaluate(n_scenes: int = DEFAULT_SCENES, seed: int = DEFAULT_SEED, size: int = gen.DEFAULT_SIZE,
              detectors=("yolo", "threshold"), yolo_runtime: str = "auto", state_dir: Path | None = None,
              yolo_weights: Path | None = None,
              volume: bool = True, progress=None, reference_features: bool = True) -> dict:
     """Score ``detectors`` ("yolo", "yolo-physics" = YOLO checked by ``detect.verified``,
-    "yolo-physics-split" = the same with close pairs split, "threshold") on ``n_scenes`` independent scenes; a JSON-able dict.
+    "yolo-physics-split" = the same with close pairs split, "threshold", or a ``detect.variants`` name)
+    on ``n_scenes`` independent scenes; a JSON-able dict.
 
     ``volume``: also load the shipped regressor (else only the linear calibration is applied).
     ``reference_features``: add ``feature_reference`` (``_summarise_reference``, detector-free).
@@ -297,9 +311,19 @@ def evaluate(n_scenes: int = DEFAULT_SCENES, seed: int = DEFAULT_SEED, size: int
     setup = {}
     yolo = None  # loaded once, shared by the YOLO variants (each still runs its own inference, so
     # every variant's seconds are its own)
+    from flarewatch.detect.variants import MIN_CONF, VARIANTS, build
+
+    memo = None  # issue 10's variants (detect.variants): YOLO once per scene at their lowest confidence
     for name in detectors:
         t0 = time.perf_counter()
-        if name in ("yolo", "yolo-physics", "yolo-physics-split"):
+        if name in VARIANTS:
+            if memo is None:
+                from flarewatch.detect.yolo import YoloFlareDetector
+
+                base = yolo_detector(state_dir, yolo_runtime, yolo_weights)
+                memo = _Memo(YoloFlareDetector(base.weights, runtime=base.runtime, conf=MIN_CONF))
+            runners[name] = build(name, memo).detect
+        elif name in ("yolo", "yolo-physics", "yolo-physics-split"):
             if yolo is None:
                 yolo = yolo_detector(state_dir, yolo_runtime, yolo_weights)
             det = yolo
@@ -315,7 +339,8 @@ def evaluate(n_scenes: int = DEFAULT_SCENES, seed: int = DEFAULT_SEED, size: int
             cfg = ThresholdDetectorConfig()
             runners[name] = lambda tile, cfg=cfg: detect_flares(tile, cfg)
         else:
-            raise ValueError(f"unknown detector {name!r}; use 'yolo', 'yolo-physics', 'yolo-physics-split' or 'threshold'")
+            raise ValueError(f"unknown detector {name!r}; use 'yolo', 'yolo-physics', 'yolo-physics-split', "
+                             f"'threshold' or one of detect.variants.VARIANTS")
         setup[f"{name}_load_seconds"] = time.perf_counter() - t0
     regressor = None
     if volume:
