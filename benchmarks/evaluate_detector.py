@@ -52,12 +52,13 @@ def main(argv=None) -> int:
 
         weights = deployable_copy(args.weights, args.state / "models" / "detector" / f"eval-{weights_sha8(weights)}")
     yolo = YoloFlareDetector(weights, runtime=args.runtime, conf=args.conf)
-    from flarewatch.detect.verified import PhysicsCheckedDetector
+    from flarewatch.detect.variants import DEPLOYED, deployed_detector
 
-    # yolo-physics is what processing deploys (FLAREWATCH_PHYSICS_CHECK=on, detect.verified)
-    res = evaluate_detectors({"yolo-physics": PhysicsCheckedDetector(yolo), "yolo": yolo,
+    # yolo-physics is what processing deploys (FLAREWATCH_PHYSICS_CHECK=on, detect.variants.DEPLOYED)
+    res = evaluate_detectors({"yolo-physics": deployed_detector(weights, args.runtime), "yolo": yolo,
                               "threshold": ThresholdDetector()}, spec)
     res["yolo_runtime"] = yolo.runtime
+    res["deployed_variant"] = DEPLOYED
     res["weights"] = str(args.weights)
 
     if not (dataset / "data.yaml").exists():

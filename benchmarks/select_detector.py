@@ -14,8 +14,8 @@ before any independent-scene figure of these variants was looked at:
 3. a variant is eligible only if its F1 on the plain validation split is at most 0.01 below that of
    the detector deployed before (``yolo-physics-v2``): a change must not break our own scenes.
 
-The independent generator is not touched here. YOLO runs once per scene at the lowest confidence of
-the variants; the others filter its boxes (``detect.variants``).
+The independent generator is not touched here. YOLO runs once per scene (and merge setting) at the
+lowest confidence of the variants; the others filter its boxes (``detect.variants``).
 """
 
 from __future__ import annotations
@@ -26,18 +26,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-class _Memo:
-    """YOLO proposals of the current tile, computed once for all variants."""
-
-    def __init__(self, yolo):
-        self.yolo, self.key, self.dets = yolo, None, []
-
-    def detect(self, tile):
-        if self.key is not tile:
-            self.key, self.dets = tile, self.yolo.detect(tile)
-        return self.dets
 
 
 def _plain_val_scenes():
@@ -73,15 +61,14 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _results import merge_into
 
-    from flarewatch.detect.variants import MIN_CONF, VARIANTS, build
-    from flarewatch.detect.yolo import YoloFlareDetector
+    from flarewatch.detect.variants import VARIANTS, YoloPool
     from flarewatch.evaluation import hard_validation as hv
     from flarewatch.evaluation.independent.harness import yolo_detector
 
     t0 = time.perf_counter()
     base = yolo_detector(args.state)
-    memo = _Memo(YoloFlareDetector(base.weights, runtime=base.runtime, conf=MIN_CONF))
-    dets = {name: build(name, memo).detect for name in VARIANTS}
+    pool = YoloPool(base.weights, base.runtime)
+    dets = {name: pool.build(name).detect for name in VARIANTS}
     hard = hv.evaluate(dets, hv.hard_scenes(args.sites, args.days))
     plain = hv.evaluate(dets, _plain_val_scenes())
     chosen = choose(hard["detectors"], plain["detectors"], args.tie)

@@ -83,7 +83,7 @@ def test_ingest_process_rollup_end_to_end_and_idempotent(dags, conn, s3):
                     " WHERE acquisition_date = %s AND sensor = 'sentinel2'", (DAY,))
         versions = cur.fetchall()
     conn.commit()
-    assert versions and all(d == "yolo-physics" and v.startswith("yolo-shipped-") and v.endswith("+physics-v2")
+    assert versions and all(d == "yolo-physics" and v.startswith("yolo-shipped-") and v.endswith("+physics-v3")
                             for d, v in versions), versions
     assert any(n > 0 and vol > 0 and co2 > 0 for _, n, vol, co2, _ in daily)
 

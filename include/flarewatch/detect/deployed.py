@@ -165,10 +165,13 @@ def _load(weights: Path | None, version: str, settings: Settings):
     from flarewatch.detect.yolo import YoloFlareDetector, offline_environment
 
     offline_environment(state_dir())
+    if settings.physics_check:  # the variant chosen on validation (detect.variants.DEPLOYED)
+        from flarewatch.detect.variants import deployed_detector
+        from flarewatch.detect.verified import PHYSICS_CHECK_VERSION
+
+        checked = deployed_detector(weights, settings.detector_runtime)
+        log.info("detector %s on %s (%s)", version, checked.proposer.runtime, checked.proposer.model_path)
+        return checked, f"{version}+{PHYSICS_CHECK_VERSION}"
     det = YoloFlareDetector(weights, runtime=settings.detector_runtime)
     log.info("detector %s on %s (%s)", version, det.runtime, det.model_path)
-    if settings.physics_check:
-        from flarewatch.detect.verified import PHYSICS_CHECK_VERSION, PhysicsCheckedDetector
-
-        return PhysicsCheckedDetector(det), f"{version}+{PHYSICS_CHECK_VERSION}"
     return det, version

@@ -54,7 +54,9 @@ from flarewatch.config import (
 from flarewatch.detect.threshold import S2_SATURATED_DN, Detection, b12_clip_dn, day_of_year, hot_core_rules
 from flarewatch.tiles import Tile
 
-PHYSICS_CHECK_VERSION = "physics-v3"  # v3: colour slope by reduced major axis (issue 10)
+# v3 (issue 10, chosen on our hard validation set, detect.variants): the colour slope by reduced
+# major axis, on YOLO boxes merged only at IoU > 0.7 or centres < 1.5 px (detect.variants.DEPLOYED)
+PHYSICS_CHECK_VERSION = "physics-v3"
 COLOUR_TABLE_MIN_K, COLOUR_TABLE_MAX_K = 600.0, 3500.0  # physics.ratio_temperature's table
 DETECTOR_NAME = "yolo-physics"
 

@@ -278,13 +278,14 @@ class YoloFlareDetector:
     name = DETECTOR_NAME
 
     def __init__(self, weights: Path, *, runtime: str = "auto", chip_px: int = 160, overlap_px: int = 32,
-                 conf: float = 0.25, iou_merge: float = 0.3, batch: int = 16):
+                 conf: float = 0.25, iou_merge: float = 0.3, batch: int = 16, centre_px: float = MERGE_CENTRE_PX):
         from ultralytics import YOLO
 
         self.weights = Path(weights)
         self.runtime, self.model_path = _resolve_runtime(self.weights, runtime)
         self.chip_px, self.overlap_px = int(chip_px), int(overlap_px)
         self.conf, self.iou_merge, self.batch = float(conf), float(iou_merge), int(batch)
+        self.centre_px = float(centre_px)
         self.device = _device() if self.runtime == "torch" else "cpu"
         self.model = YOLO(str(self.model_path), task="detect")
 
@@ -332,7 +333,7 @@ class YoloFlareDetector:
         boxes, scores = np.concatenate(all_boxes), np.concatenate(all_scores)
         if not len(boxes):
             return []
-        keep = merge_detections(boxes, scores, self.iou_merge)
+        keep = merge_detections(boxes, scores, self.iou_merge, self.centre_px)
         return sorted((self._detection(tile, boxes[k], float(scores[k])) for k in keep),
                       key=lambda d: (d.peak_row, d.peak_col, d.row, d.col))
 

@@ -281,24 +281,11 @@ def _summarise(counts, records, causes, scene_vols, seconds, n_dets) -> dict:
     }
 
 
-class _Memo:
-    """A YOLO detector's proposals for the current tile, computed once for all the variants (their
-    ``seconds`` then exclude YOLO's inference, except for the first variant run on a scene)."""
-
-    def __init__(self, yolo):
-        self.yolo, self.key, self.dets = yolo, None, []
-
-    def detect(self, tile):
-        if self.key is not tile:
-            self.key, self.dets = tile, self.yolo.detect(tile)
-        return self.dets
-
-
 def evaluate(n_scenes: int = DEFAULT_SCENES, seed: int = DEFAULT_SEED, size: int = gen.DEFAULT_SIZE,
              detectors=("yolo", "threshold"), yolo_runtime: str = "auto", state_dir: Path | None = None,
              yolo_weights: Path | None = None,
              volume: bool = True, progress=None, reference_features: bool = True) -> dict:
-    """Score ``detectors`` ("yolo", "yolo-physics" = YOLO checked by ``detect.verified``,
+    """Score ``detectors`` ("yolo", "yolo-physics" = what processing deploys, ``detect.variants.DEPLOYED``,
     "yolo-physics-split" = the same with close pairs split, "threshold", or a ``detect.variants`` name)
     on ``n_scenes`` independent scenes; a JSON-able dict.
 
@@ -311,19 +298,22 @@ def evaluate(n_scenes: int = DEFAULT_SCENES, seed: int = DEFAULT_SEED, size: int
     setup = {}
     yolo = None  # loaded once, shared by the YOLO variants (each still runs its own inference, so
     # every variant's seconds are its own)
-    from flarewatch.detect.variants import MIN_CONF, VARIANTS, build
+    from flarewatch.detect.variants import DEPLOYED, VARIANTS, YoloPool
 
-    memo = None  # issue 10's variants (detect.variants): YOLO once per scene at their lowest confidence
+    pool = None  # issue 10's variants (detect.variants): YOLO once per scene and merge setting
     for name in detectors:
         t0 = time.perf_counter()
-        if name in VARIANTS:
-            if memo is None:
-                from flarewatch.detect.yolo import YoloFlareDetector
-
+        if name == "yolo-physics":  # what processing deploys: detect.variants.DEPLOYED
+            name_v = DEPLOYED
+        else:
+            name_v = name
+        if name_v in VARIANTS:
+            if pool is None:
                 base = yolo_detector(state_dir, yolo_runtime, yolo_weights)
-                memo = _Memo(YoloFlareDetector(base.weights, runtime=base.runtime, conf=MIN_CONF))
-            runners[name] = build(name, memo).detect
-        elif name in ("yolo", "yolo-physics", "yolo-physics-split"):
+                pool = YoloPool(base.weights, base.runtime)
+                setup["yolo_runtime"] = base.runtime
+            runners[name] = pool.build(name_v).detect
+        elif name in ("yolo", "yolo-physics-split"):
             if yolo is None:
                 yolo = yolo_detector(state_dir, yolo_runtime, yolo_weights)
             det = yolo
