@@ -86,6 +86,7 @@ evaluate: $(STAMP)
 	@rm -f $(EVALUATION_JSON)
 	$(PY) benchmarks/evaluate_baseline.py --days 30 --start 2025-06-01 --no-site-days --out $(EVALUATION_JSON) --key baseline
 	$(PY) benchmarks/evaluate_detector.py --weights models/detector/flare-yolo11n.pt --out $(EVALUATION_JSON) --key detector
+	$(PY) benchmarks/select_detector.py --out $(EVALUATION_JSON)
 	$(PY) benchmarks/evaluate_regressor.py --out $(EVALUATION_JSON)
 	$(PY) benchmarks/evaluate_independent.py --scenes 200 --out $(EVALUATION_JSON) --key independent
 	$(PY) benchmarks/evaluate_anomalies.py --out $(EVALUATION_JSON) --key anomalies

@@ -36,7 +36,7 @@ def _ferr(e) -> str | None:
 def print_tables(res: dict) -> None:
     from flarewatch.detect.variants import VARIANTS
 
-    dets = [d for d in ("yolo-physics", "yolo", "yolo-physics-split", "threshold", *VARIANTS) if d in res]
+    dets = [d for d in dict.fromkeys(("yolo-physics", "yolo", "yolo-physics-split", "threshold", *VARIANTS)) if d in res]
     print(f"\nIndependent scenes: {res['scenes']} x {res['size_px']} px, seed {res['seed']}; census {res['census']}")
     print(f"{'':34s}" + "".join(f"{d[:21]:>22s}" for d in dets))
 
