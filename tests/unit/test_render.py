@@ -133,3 +133,14 @@ def test_viirs_only_features_have_a_750_m_extent_and_common_properties():
     assert point["properties"] == {"site_id": "s", "units": "u", "detection_key": "viirs:30.5:47.3"}
     fc = footprints_geojson(None, [], None, {"site_id": "s"}, [(47.3, 30.5, {"detection_key": "k"})])
     assert fc["features"][0]["geometry"]["type"] == "Polygon"
+
+
+def test_the_picture_has_a_legend_scale_north_arrow_labels_and_viirs_marks():
+    tile = make_tile()
+    plain = decode(annotated_png(tile, [det(10, 20, 11, 21)], title="t"))
+    full = decode(annotated_png(tile, [det(10, 20, 11, 21)], title="Site, 3 June 2025", subtitle="1 flare",
+                                labels=["1. 57 [40-80]"], viirs=[(30.0, 40.0, "V1. 12")], legend=True))
+    assert full.shape[0] > plain.shape[0] + 60  # the legend band and the subtitle
+    assert full.shape[1] == plain.shape[1]
+    magenta = (full[..., 0] > 200) & (full[..., 1] < 120) & (full[..., 2] > 200)
+    assert magenta.sum() > 50  # the VIIRS circle and its label

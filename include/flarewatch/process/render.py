@@ -14,6 +14,7 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from flarewatch.config import S2_PIXEL_M
 from flarewatch.detect.threshold import Detection
 from flarewatch.tiles import Tile
 from flarewatch.values import json_value
@@ -24,6 +25,8 @@ RGB_BANDS = ("B12", "B11", "B8A")
 STRETCH_MAX_REFLECTANCE = 0.6
 UPSCALE = 2
 TITLE_BAND_PX = 16  # added above the image when a title is given
+LEGEND_BAND_PX = 72  # added below the image with legend=True
+VIIRS_COLOUR = (255, 64, 255)  # magenta
 BOX_COLOUR = (0, 255, 0)  # bright green: stands out against the red/yellow flames and grey desert
 CLOUD_TINT = np.array([0, 255, 255], dtype=np.float32)  # cyan
 CLOUD_TINT_ALPHA = 0.4
@@ -42,35 +45,95 @@ def false_colour(tile: Tile) -> np.ndarray:
     return np.round(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def annotated_png(tile: Tile, detections: list[Detection], title: str = "") -> bytes:
+def annotated_png(tile: Tile, detections: list[Detection], title: str = "", *, labels: list[str] | None = None,
+                  viirs: list[tuple[float, float, str]] = (), subtitle: str = "", legend: bool = False) -> bytes:
     """PNG (bytes) of the tile in false colour with a box around each detection.
 
-    Size: width 2W, height 2H (+ ``TITLE_BAND_PX`` when ``title`` is given) for an H x W tile.
-    Cloud pixels are tinted cyan; each box carries the detection's index in ``detections``. The
-    text uses PIL's bundled default font (nothing is downloaded).
+    Size: width 2W, height 2H for an H x W tile, plus a title band when ``title`` is given and a
+    legend band when ``legend`` is set. Cloud pixels are tinted cyan, nodata is black. Each box
+    carries ``labels[i]`` (default: its index). ``viirs``: VIIRS-only flares as (row, col, label) in
+    the tile's pixels, drawn as magenta circles of the VIIRS pixel (~750 m). With ``legend``: a 1 km
+    scale bar, a north arrow (the tile is north-up), and a legend of the colours and marks. Text in
+    PIL's bundled font (nothing is downloaded).
     """
     rgb = false_colour(tile).astype(np.float32)
     if tile.cloud_mask is not None and tile.cloud_mask.any():
         m = tile.cloud_mask
         rgb[m] = (1.0 - CLOUD_TINT_ALPHA) * rgb[m] + CLOUD_TINT_ALPHA * CLOUD_TINT
     img = np.repeat(np.repeat(rgb.round().astype(np.uint8), UPSCALE, axis=0), UPSCALE, axis=1)
-    top = TITLE_BAND_PX if title else 0
+    font = ImageFont.load_default(size=12) if legend else ImageFont.load_default()
+    top = (TITLE_BAND_PX + (14 if subtitle else 0) + (4 if legend else 0)) if title else 0
+    bottom = LEGEND_BAND_PX if legend else 0
     h, w = img.shape[:2]
-    canvas = Image.new("RGB", (w, h + top), (0, 0, 0))
+    canvas = Image.new("RGB", (w, h + top + bottom), (0, 0, 0) if not legend else (24, 24, 24))
     canvas.paste(Image.fromarray(img), (0, top))
     draw = ImageDraw.Draw(canvas)
-    font = ImageFont.load_default()
     if title:
         draw.text((3, 2), title, fill=(255, 255, 255), font=font)
+        if subtitle:
+            draw.text((3, 17), subtitle, fill=(200, 200, 200), font=font)
     for i, det in enumerate(detections):
         r0, c0, r1, c1 = det.bbox
         x0, y0 = c0 * UPSCALE - 2, r0 * UPSCALE + top - 2
         x1, y1 = c1 * UPSCALE + 1, r1 * UPSCALE + top + 1
         draw.rectangle((x0, y0, x1, y1), outline=BOX_COLOUR, width=1)
-        draw.text((x1 + 2, max(y0 - 2, top)), str(i), fill=BOX_COLOUR, font=font)
+        text = labels[i] if labels else str(i)
+        tx = x1 + 2 if x1 + 2 + draw.textlength(text, font=font) < w else max(0, x0 - 2 - draw.textlength(text, font=font))
+        _label(draw, (tx, max(y0 - 2, top)), text, BOX_COLOUR, font, legend)
+    radius = VIIRS_PIXEL_M / 2 / S2_PIXEL_M * UPSCALE
+    for row, col, text in viirs:
+        cx, cy = col * UPSCALE, row * UPSCALE + top
+        draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), outline=VIIRS_COLOUR, width=2)
+        tx = cx + radius + 2 if cx + radius + 2 + draw.textlength(text, font=font) < w else \
+            max(0, cx - radius - 2 - draw.textlength(text, font=font))
+        _label(draw, (tx, cy - 6), text, VIIRS_COLOUR, font, legend)
+    if legend:
+        _scale_and_north(draw, w, h, top, font)
+        _legend(draw, w, h + top, font)
     buf = io.BytesIO()
     canvas.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buf.getvalue()
+
+
+def _label(draw, xy, text: str, colour, font, boxed: bool) -> None:
+    """Text, on a dark box when ``boxed`` so it reads over bright ground."""
+    if boxed:
+        x0, y0, x1, y1 = draw.textbbox(xy, text, font=font)
+        draw.rectangle((x0 - 2, y0 - 1, x1 + 2, y1 + 1), fill=(0, 0, 0))
+    draw.text(xy, text, fill=colour, font=font)
+
+
+def _scale_and_north(draw, w: int, h: int, top: int, font) -> None:
+    bar = int(round(1000.0 / S2_PIXEL_M * UPSCALE))  # 1 km
+    x0, y0 = 8, top + h - 14
+    draw.rectangle((x0 - 3, y0 - 14, x0 + bar + 3, y0 + 6), fill=(0, 0, 0))
+    draw.line((x0, y0, x0 + bar, y0), fill=(255, 255, 255), width=3)
+    for x in (x0, x0 + bar):
+        draw.line((x, y0 - 4, x, y0 + 4), fill=(255, 255, 255), width=1)
+    draw.text((x0 + bar // 2 - 10, y0 - 14), "1 km", fill=(255, 255, 255), font=font)
+    ax, ay = w - 16, top + 10
+    draw.rectangle((ax - 10, ay - 4, ax + 10, ay + 34), fill=(0, 0, 0))
+    draw.polygon([(ax, ay), (ax - 6, ay + 12), (ax + 6, ay + 12)], fill=(255, 255, 255))
+    draw.line((ax, ay + 12, ax, ay + 18), fill=(255, 255, 255), width=2)
+    draw.text((ax - 4, ay + 19), "N", fill=(255, 255, 255), font=font)
+
+
+def _legend(draw, w: int, y: int, font) -> None:
+    y += 4
+    draw.rectangle((6, y + 3, 16, y + 12), outline=BOX_COLOUR, width=2)
+    draw.text((22, y), "flare in Sentinel-2: n. volume, thousand m3/day [90 % interval]", fill=(230, 230, 230),
+              font=font)
+    y += 16
+    draw.ellipse((5, y + 2, 17, y + 14), outline=VIIRS_COLOUR, width=2)
+    draw.text((22, y), "flare seen only by VIIRS at night (its ~750 m pixel)", fill=(230, 230, 230), font=font)
+    y += 16
+    draw.rectangle((6, y + 3, 16, y + 12), fill=tuple(int(v) for v in CLOUD_TINT))
+    draw.text((22, y), "cloud", fill=(230, 230, 230), font=font)
+    draw.rectangle((70, y + 3, 80, y + 12), fill=(0, 0, 0), outline=(120, 120, 120))
+    draw.text((86, y), "no data", fill=(230, 230, 230), font=font)
+    y += 16
+    draw.text((6, y), "false colour: red = B12, green = B11, blue = B8A (flames red-yellow, bare soil grey)",
+              fill=(170, 170, 170), font=font)
 
 
 def _ring_area2(ring: list[list[float]]) -> float:

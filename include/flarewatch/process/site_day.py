@@ -156,8 +156,9 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
         put(keys["geojson"], json.dumps(gj).encode(), "application/geo+json")
         put(keys["result"], json.dumps(result, default=str).encode(), "application/json")
         if tile is not None:
-            title = f"{site.site_id} {day.isoformat()} - {len(est.detections)} flare(s)"
-            put(keys["png"], annotated_png(tile, est.detections, title=title), "image/png")
+            title, subtitle, labels, marks = _picture_text(site, day, tile, s2_props, viirs, result)
+            put(keys["png"], annotated_png(tile, est.detections, title=title, subtitle=subtitle, labels=labels,
+                                           viirs=marks, legend=True), "image/png")
         for f in puts:
             f.result()  # re-raise an S3 error
     record = {k: result[k] for k in ("n_detections", "n_sentinel2", "n_viirs_only", "volume_kscm_d", "co2_t", "co2e_t",
@@ -175,3 +176,25 @@ def _processed_state(scene: dict) -> tuple[str, str | None]:
     if scene["status"] == "quarantined":  # it passed validation this time
         return "processed", "ok"
     return ("processed" if scene["status"] == "ingested" else scene["status"]), scene["outcome"]
+
+
+def _amount(p: dict) -> str:
+    v, lo, hi = p.get("volume_kscm_d"), p.get("volume_lo_kscm_d"), p.get("volume_hi_kscm_d")
+    if v is None:
+        return "?"
+    return f"{v:,.0f}" + (f" [{lo:,.0f}-{hi:,.0f}]" if lo is not None and hi is not None else "")
+
+
+def _picture_text(site: Site, day: date, tile, s2_props: list[dict], viirs: list, result: dict):
+    """Title, subtitle, box labels and VIIRS marks of the annotated PNG (site name and date in words,
+    the day's totals and versions, each flare's volume with its interval)."""
+    title = f"{site.name} ({site.site_id}), {day.day} {day:%B %Y}"
+    n_s2, n_v = result["n_sentinel2"], result["n_viirs_only"]
+    subtitle = (f"{n_s2 + n_v} flare(s): {n_s2} Sentinel-2, {n_v} VIIRS-only; {result['volume_kscm_d']:,.0f} thousand "
+                f"m3/day; detector {result['detector_version']}")
+    labels = [f"{i + 1}. {_amount(p)}" for i, p in enumerate(s2_props)]
+    marks = []
+    for k, (lon, lat, p) in enumerate(viirs):
+        row, col = tile.lonlat_to_pixel(lon, lat)
+        marks.append((row, col, f"V{k + 1}. {_amount(p)}"))
+    return title, subtitle, labels, marks
