@@ -9,7 +9,15 @@ re-importing a file changes nothing.
 
 - Formats: native `site_id,period_start,period_end,volume,unit,source[,source_key][,operator]`,
   or state-reported monthly Mcf per well/lease (`run,state,key_type,key,month,operator,flared`),
-  mapped to sites through `calibration_site_map`.
+  mapped to sites through `calibration_site_map`; plain CSV or gzip (`.csv.gz`, recognised by its
+  magic bytes).
+- Report versions: a reported line's `run` (else the `report_version` Param, else a date in the file
+  name) is its version; an older version never replaces a newer stored value (it is recorded in
+  `calibration_measurement_versions`), and a line resent with another `run` is a new version, not a
+  part to add.
+- A file cut short (last line without its line end, gzip stream cut) has its last line quarantined
+  as `truncated line`; the summary gives the quarantined volume per operator and reason (also the
+  view `v_calibration_quarantine_summary`).
 - Rows that fail validation (units, negative or impossible values, unknown sites, duplicates,
   overlapping periods, unmapped wells) go to `calibration_quarantine` with the reason; that is
   not a task failure. A file that cannot be read (not CSV text, missing required columns) fails
@@ -41,6 +49,10 @@ from flarewatch.orchestration.dags import DEFAULT_ARGS, START_DATE
                       description="A calibration CSV on the worker's file system (instead of s3_key)."),
         "format": Param("auto", type="string", enum=["auto", "native", "reported"],
                         description="File format; auto = recognised from the header."),
+        "report_version": Param(None, type=["null", "string"],
+                                description="Report version of the file (e.g. 2021-05-03 or 20210503221516) for"
+                                            " lines without a run; empty = the run column, else a date in the"
+                                            " file name, else none."),
     },
 )
 def calibration_import():

@@ -48,7 +48,8 @@ def reasons(result) -> dict[int, str]:
 
 def assert_nothing_dropped(result):
     assert result.accepted_rows + len(result.rejected) == result.n_rows
-    numbers = sorted([n for m in result.accepted for n in m.rows] + [r.row_number for r in result.rejected])
+    numbers = sorted([n for m in (*result.accepted, *result.superseded) for n in m.rows]
+                     + [r.row_number for r in result.rejected])
     assert len(numbers) == len(set(numbers)) == result.n_rows
 
 
@@ -129,8 +130,9 @@ def test_zero_volume_is_a_measurement():
     ("state,key,month,flared\nND,1,2019-01-01,5\n",
      "test.csv: missing required columns ['key_type'] for the reported calibration format"),
     ('{"site_id": "parshall", "volume": 1}\n', "test.csv: missing required columns"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "test.csv: not a UTF-8 CSV text file"),
-    (b"site_id,volume\x00\n", "test.csv: not a CSV text file (binary content)"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "test.csv: binary file, not gzip and not CSV text (looks like a PNG image)"),
+    (b"site_id,volume\x00\n", "test.csv: binary file, not gzip and not CSV text (NUL bytes)"),
+    (b"site_id,volume\xe9\n", "test.csv: not a UTF-8 CSV text file"),
 ])
 def test_unreadable_files_raise_naming_the_file_and_columns(text, message):
     with pytest.raises(formats.CalibrationFileError) as exc:
@@ -294,15 +296,15 @@ def test_reported_format_maps_converts_and_keeps_several_wells_apart():
 
 def test_reported_bad_rows():
     res = validate(reported(
-        "r,ND,api,33061014590000,2019-04-01,EOG,",              # 1 missing volume, not zero
-        "r,ND,api,33061014590000,2019-05-15,EOG,3",             # 2 month not first day
-        "r,ND,api,33061014590000,2019-06,EOG,3",                # 3 unparseable month
-        "r,ND,api,33061014590000,2019-07-01,EOG,-3",            # 4 negative
-        "r,ND,,33061014590000,2019-08-01,EOG,3",                # 5 missing key_type
-        "r,ND,api,33061014590000,2019-09-01,EOG,3",             # 6 ok
-        "r,ND,api,33061014590000,2019-09-01,EOG,3",             # 7 exact repeat: duplicate
-        "r,ND,api,33061014590000,2019-10-01,EOG,9e12",          # 8 implausible
-        "r,XX,api,33061014590000,2019-10-01,EOG,1",             # 9 unmapped (state is part of the key)
+        "20210503221516,ND,api,33061014590000,2019-04-01,EOG,",              # 1 missing volume, not zero
+        "20210503221516,ND,api,33061014590000,2019-05-15,EOG,3",             # 2 month not first day
+        "20210503221516,ND,api,33061014590000,2019-06,EOG,3",                # 3 unparseable month
+        "20210503221516,ND,api,33061014590000,2019-07-01,EOG,-3",            # 4 negative
+        "20210503221516,ND,,33061014590000,2019-08-01,EOG,3",                # 5 missing key_type
+        "20210503221516,ND,api,33061014590000,2019-09-01,EOG,3",             # 6 ok
+        "20210503221516,ND,api,33061014590000,2019-09-01,EOG,3",             # 7 exact repeat: duplicate
+        "20210503221516,ND,api,33061014590000,2019-10-01,EOG,9e12",          # 8 implausible
+        "20210503221516,XX,api,33061014590000,2019-10-01,EOG,1",             # 9 unmapped (state is part of the key)
     ))
     assert reasons(res) == {
         1: "missing volume",
@@ -310,7 +312,7 @@ def test_reported_bad_rows():
         3: "unparseable month '2019-06' (expected YYYY-MM-DD)",
         4: "negative volume -3.0",
         5: "missing key_type",
-        7: "duplicate of row 6",
+        7: "duplicate of row 6 (identical line)",
         8: "volume 8.22102e+09 kscm/day above the 20,000 kscm/day plausibility limit",
         9: "no site mapping for XX api 33061014590000",
     }
@@ -320,16 +322,17 @@ def test_reported_bad_rows():
 
 def test_reported_well_month_in_parts_is_summed_and_a_bad_part_rejects_the_month():
     res = validate(reported(
-        "r,NM,api,30015450640000,2019-06-01,EOG,457.0",
-        "r,NM,api,30015450640000,2019-06-01,EOG,661.0",
-        "r,NM,api,30015450640000,2019-06-01,EOG,187.0",
-        "r,NM,api,30015450640000,2019-07-01,EOG,34.0",
-        "r,NM,api,30015450640000,2019-07-01,EOG,",
+        "20210503221516,NM,api,30015450640000,2019-06-01,EOG,457.0",
+        "20210503221516,NM,api,30015450640000,2019-06-01,EOG,661.0",
+        "20210503221516,NM,api,30015450640000,2019-06-01,EOG,187.0",
+        "20210503221516,NM,api,30015450640000,2019-07-01,EOG,34.0",
+        "20210503221516,NM,api,30015450640000,2019-07-01,EOG,",
     ))
     (m,) = res.accepted
     assert m.rows == (1, 2, 3) and m.volume_reported == 1305.0 and m.source == "NMOCD"
     assert m.volume_kscm == pytest.approx(1305.0 * MCF_TO_M3 / 1000)
-    assert reasons(res) == {4: "row 5 of the same NM api 30015450640000 month 2019-07 was rejected (missing volume)",
+    assert reasons(res) == {4: "row 5 of the same NM api 30015450640000 month 2019-07 run 20210503221516 was rejected"
+                            " (missing volume)",
                             5: "missing volume"}
     assert_nothing_dropped(res)
 
@@ -408,3 +411,199 @@ def test_simulated_readings_noise_and_gaps():
     r = [m.volume_kscm / sum(site_day_flows(site, m.period_start).values()) for m in noisy.accepted]
     assert float(np.std(np.log(r))) == pytest.approx(0.3, abs=0.06)
     assert all(math.isfinite(v) and v >= 0 for v in days.values())
+
+
+# ------------------------------------------------------------------------------------------------
+# real state-reported files: versions, resent lines, truncation, gzip, quarantined volume
+# ------------------------------------------------------------------------------------------------
+OLDER = FIXTURE.with_name("reported_flares_sample_older_release.csv")
+NEW_RUN, OLD_RUN = "20210503221516", "20210329211814"
+
+
+def sample_map() -> dict:
+    keys = set()
+    for path in (FIXTURE, OLDER):
+        keys |= {(r["state"], r["key_type"], r["key"]) for r in csv.DictReader(io.StringIO(path.read_text()))}
+    return {k: "parshall" for k in keys}
+
+
+def totals(measurements) -> dict:
+    return {m.natural_key: m.volume_reported for m in measurements}
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("20210503221516", "20210503221516"), ("2021-05-03T22:15:16", "20210503221516"),
+    ("2021-05-03", "20210503000000"), ("20210503", "20210503000000"), ("202105032215", "20210503221500"),
+    ("r", None), ("2021050322", None), ("20211303000000", None), ("20210503251516", None), ("", None),
+])
+def test_report_versions_are_normalised_to_sortable_timestamps(text, expected):
+    assert formats.normalize_version(text) == expected
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("s3://rawdata/calibration/reported_flares_2021-05-03.csv.gz", "20210503000000"),
+    ("/data/reported_flares_20210503221516.csv", "20210503221516"),
+    ("reported_flares.csv.gz", ""),
+    ("2021-05-01_2021-05-31.csv", ""),          # two dates: a period, not a release date
+    ("/2021-05-03/reported_flares.csv", ""),    # only the base name counts
+])
+def test_version_from_file_name(name, expected):
+    assert formats.version_from_name(name) == expected
+
+
+def test_resent_lines_are_versions_not_parts_on_the_real_releases():
+    """Both real releases in one file (lines identical except for run, and in the other order):
+    the newest run of each well-month is the measurement, the older one is recorded as superseded,
+    never added: the totals are the newer release's alone, not doubled."""
+    site_map = sample_map()
+    newer = validate(FIXTURE.read_bytes(), site_map=site_map)
+    older_lines = OLDER.read_text().splitlines()[1:]
+    for combined in (FIXTURE.read_text() + "\n".join(older_lines) + "\n",
+                     OLDER.read_text() + "\n".join(FIXTURE.read_text().splitlines()[1:]) + "\n"):
+        res = validate(combined, site_map=site_map)
+        assert_nothing_dropped(res)
+        only_old = set(totals(res.accepted)) - set(totals(newer.accepted))
+        assert len(only_old) == 4  # the four well-months the newer release no longer has
+        assert {k: v for k, v in totals(res.accepted).items() if k not in only_old} == totals(newer.accepted)
+        assert {m.report_version for m in res.accepted if m.natural_key not in only_old} == {NEW_RUN}
+        assert {m.report_version for m in res.superseded} == {OLD_RUN}
+        assert len(res.superseded) == 1094  # the well-months of both releases: the older one recorded, not added
+        assert {r.kind for r in res.rejected} == {"duplicate"}  # identical lines only (same run too)
+        # operator renamed between the releases: the newer name wins
+        ops = {m.operator for m in res.accepted if m.source_key == "lease:O09-32724"}
+        assert ops == {"MASH OILFIELD SERVICES, LP"}
+
+
+def test_parts_are_summed_per_version_and_the_newest_version_of_a_month_wins():
+    res = validate(reported(
+        "20210329211814,NM,api,30015450640000,2019-06-01,EOG,400.0",   # 1 older release, part 1
+        "20210329211814,NM,api,30015450640000,2019-06-01,EOG,600.0",   # 2 older release, part 2
+        "20210503221516,NM,api,30015450640000,2019-06-01,EOG,457.0",   # 3 newer, parts 1-3
+        "20210503221516,NM,api,30015450640000,2019-06-01,EOG,661.0",
+        "20210503221516,NM,api,30015450640000,2019-06-01,EOG,187.0",
+        "20210503221516,NM,api,30015450640000,2019-07-01,EOG,-1",      # 6 newest version is bad ...
+        "20210329211814,NM,api,30015450640000,2019-07-01,EOG,34.0",    # 7 ... the older one is not applied
+        ",NM,api,30015450640000,2019-08-01,EOG,5.0",                   # 8 no run: the file version ('')
+    ))
+    (june, aug), (june_old, july_old) = res.accepted, res.superseded
+    assert (june.rows, june.volume_reported, june.report_version) == ((3, 4, 5), 1305.0, NEW_RUN)
+    assert (june_old.rows, june_old.volume_reported, june_old.report_version) == ((1, 2), 1000.0, OLD_RUN)
+    assert july_old.rows == (7,) and aug.report_version == ""
+    assert reasons(res) == {6: "negative volume -1.0"}
+    assert res.accepted_rows + len(res.rejected) == res.n_rows
+    given = validate(reported(",NM,api,30015450640000,2019-08-01,EOG,5.0"), report_version="2021-05-03")
+    assert given.accepted[0].report_version == "20210503000000" and given.version_source == "run column (else given)"
+
+
+def test_a_file_cut_inside_its_last_value_quarantines_that_line():
+    text = reported("20210503221516,ND,api,33061014590000,2019-02-01,EOG,37.0",
+                    "20210503221516,ND,api,33061009690000,2019-02-01,WLL,544.0")
+    cut = text[: text.rindex("544") + 2]  # '...,WLL,54' and no line end
+    res = validate(cut)
+    assert [m.volume_reported for m in res.accepted] == [37.0]
+    (r,) = res.rejected
+    assert (r.row_number, r.kind, r.raw["flared"]) == (2, "truncated line", "54")
+    assert r.reason == ("truncated line: the file ends inside this line (no line end after it); its last value may be"
+                        " cut (e.g. 54 for 544)")
+    assert res.notes == ("data line 2 is the last and has no line end: quarantined as truncated",)
+    assert validate(text).by_kind() == {}  # the whole file: nothing quarantined
+    # native files too; trailing blank space after the last line end is not a cut
+    nat = validate(native("parshall,2025-06-01,2025-06-30,3000,Mcf,m,,") + "parshall,2025-07-01,2025-07-31,30")
+    assert nat.by_kind() == {"truncated line": 1} and len(nat.accepted) == 1
+    assert validate(text + "  \n\n").by_kind() == {}
+
+
+def test_real_sample_cut_inside_its_last_value():
+    data = FIXTURE.read_bytes()
+    assert data.endswith(b",FANG,135.0\r\n")
+    res = validate(data[:-5], site_map=sample_map())  # ends '...,FANG,13'
+    last = res.n_rows
+    kinds = {r.row_number: r.kind for r in res.rejected}
+    assert kinds[last] == "truncated line"
+    key = ("TXRRC", "pending_lease_id:33154867", "parshall", date(2020, 8, 1), date(2020, 8, 31))
+    # the month the cut line belongs to is held back whole (its value is unknown), never stored as 13
+    assert key not in totals(res.accepted) and not any(last in m.rows for m in res.accepted)
+    assert "incomplete well-month" in kinds.values()
+
+
+def test_gzip_is_recognised_by_its_magic_bytes_and_read_like_the_plain_file():
+    import gzip
+
+    data = FIXTURE.read_bytes()
+    plain = validate(data, site_map=sample_map())
+    for name in ("reported_flares.csv.gz", "reported_flares.csv", "no-extension"):
+        res = cal.validate_calibration(gzip.compress(data), name=name, site_ids=SITE_IDS, site_map=sample_map())
+        assert totals(res.accepted) == totals(plain.accepted) and res.by_kind() == plain.by_kind()
+        assert res.notes == ("gzip-compressed",)
+    # several gzip members (a file appended to with gzip >>) read as one text
+    half = data.index(b"\n", len(data) // 2) + 1
+    two = gzip.compress(data[:half]) + gzip.compress(data[half:])
+    assert totals(validate(two, site_map=sample_map()).accepted) == totals(plain.accepted)
+    # plain text named .gz is read as text, and says so
+    named = cal.validate_calibration(data, name="x.csv.gz", site_ids=SITE_IDS, site_map=sample_map())
+    assert named.notes == ("named .gz but not gzip-compressed: read as plain text",)
+
+
+def test_a_cut_gzip_file_quarantines_its_cut_last_line_and_says_so():
+    import gzip
+
+    data = gzip.compress(FIXTURE.read_bytes())
+    res = validate(data[: len(data) - 40], site_map=sample_map())
+    assert res.notes[0] == "gzip-compressed" and "the gzip stream ends before its end marker" in res.notes[1]
+    last = max(r.row_number for r in res.rejected)
+    assert {r.kind for r in res.rejected if r.row_number == last} == {"truncated line"}
+    assert "the gzip stream was cut inside this line" in res.rejected[-1].reason or any(
+        "gzip stream was cut" in r.reason for r in res.rejected)
+    assert res.n_rows < 1385
+
+
+@pytest.mark.parametrize("data,message", [
+    (b"PK\x03\x04\x14\x00\x06\x00", "binary file, not gzip and not CSV text (looks like a ZIP archive (or an .xlsx"),
+    (b"BZh91AY&SY", "binary file, not gzip and not CSV text (looks like a bzip2-compressed file)"),
+    (b"\xfd7zXZ\x00\x00\x04", "binary file, not gzip and not CSV text (looks like an xz-compressed file)"),
+    (bytes(range(1, 40)) * 10, "binary file, not gzip and not CSV text (first bytes 01 02 03"),
+    (b"\x1f\x8b\x08\x00garbage-not-deflate" * 3, "corrupt gzip file"),
+])
+def test_binary_files_that_are_not_gzip_are_named_as_such(data, message):
+    with pytest.raises(formats.CalibrationFileError) as exc:
+        cal.validate_calibration(data, name="reported_flares.csv.gz", site_ids=SITE_IDS)
+    assert str(exc.value).startswith(f"reported_flares.csv.gz: {message}"), str(exc.value)
+
+
+def test_quarantined_volume_per_operator_and_reason_on_the_real_sample():
+    res = validate(FIXTURE.read_bytes(), site_map=sample_map())
+    summary, details = cal.quarantined_volume(res)
+    assert len(details) == len(res.rejected) == 26
+    groups = summary["by_operator_and_reason"]
+    assert sum(g["rows"] for g in groups) == 26 and {g["kind"] for g in groups} == {"duplicate"}
+    assert {g["source"] for g in groups} == {"TXRRC"}
+    expected = sum(float(r.raw["flared"]) for r in res.rejected) * MCF_TO_M3 / 1000
+    assert summary["volume_kscm"] == pytest.approx(expected, abs=1e-5)
+    assert sum(g["volume_kscm"] for g in groups) == pytest.approx(expected, abs=1e-4)
+    assert summary["file_volume_kscm"] == pytest.approx(
+        sum(m.volume_kscm for m in res.accepted) + expected, abs=1e-5)
+    assert summary["percent_of_file_volume"] == pytest.approx(100 * expected / summary["file_volume_kscm"], abs=1e-3)
+    assert groups == sorted(groups, key=lambda g: -g["volume_kscm"])
+    # a line whose volume cannot be read counts as a row without volume
+    bad = validate(reported("20210503221516,ND,api,33061014590000,2019-04-01,EOG,abc"))
+    (g,) = cal.quarantined_volume(bad)[0]["by_operator_and_reason"]
+    assert (g["operator"], g["kind"], g["rows"], g["volume_kscm"], g["rows_without_volume"]) == (
+        "EOG", "unparseable volume", 1, 0.0, 1)
+
+
+def test_calibration_report_adds_up_quarantined_volume_over_files():
+    from flarewatch.orchestration.tasks import calibration_report
+
+    res = validate(FIXTURE.read_bytes(), site_map=sample_map())
+    qv, _ = cal.quarantined_volume(res)
+    summary = {"rows": res.n_rows, "inserted": 0, "updated": 0, "unchanged": 0, "older_not_applied": 3,
+               "superseded_in_file": 0, "quarantined": len(res.rejected), "by_reason": res.by_kind(),
+               "quarantined_volume": qv}
+    report = calibration_report([summary, summary, {"skipped": "same content as x"}])
+    assert (report["files"], report["skipped"], report["older_not_applied"], report["quarantined"]) == (3, 1, 6, 52)
+    assert report["quarantined_volume"]["volume_kscm"] == pytest.approx(2 * qv["volume_kscm"])
+    assert report["quarantined_volume"]["percent_of_file_volume"] == pytest.approx(qv["percent_of_file_volume"],
+                                                                                   abs=1e-3)
+    top = report["quarantined_volume"]["by_operator_and_reason"][0]
+    first = qv["by_operator_and_reason"][0]
+    assert (top["operator"], top["rows"]) == (first["operator"], 2 * first["rows"])

@@ -8,13 +8,17 @@ format from the header, ``validate_calibration`` splits its rows into accepted `
 from __future__ import annotations
 
 import bisect
+import contextlib
 import csv
+import gc
 import hashlib
 import io
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+import re
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 from flarewatch.config import MCF_TO_M3
@@ -116,35 +120,150 @@ class CalibrationFileError(ValueError):
 
 @dataclass(frozen=True)
 class CsvTable:
-    """A CSV file as read: lower-cased header and ``(row_number, raw)`` per data line.
+    """A CSV file as read: lower-cased header and ``(row_number, raw, n_fields)`` per data line.
 
     ``row_number`` is the line number counted from the header (1 = the first line after it);
     ``raw`` maps column -> cell text as read, extra cells under ``'_extra'``; ``n_fields`` is the
-    number of cells the line had.
+    number of cells the line had. ``truncated`` maps the row number of a line that shows the file
+    was cut (no line end after the last line) to the reason; ``notes`` are file-level remarks
+    (gzip-compressed, a gzip stream that ends early, ...) for the import summary.
     """
 
     name: str
     header: tuple[str, ...]
     rows: tuple[tuple[int, dict, int], ...]
+    truncated: Mapping[int, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    compressed: bool = False
 
 
-def decode_text(data: bytes | str, name: str) -> str:
-    """File bytes -> text (UTF-8, a BOM removed); ``CalibrationFileError`` when not text."""
+# Magic bytes of binary files people put where a CSV belongs (checked after gzip's 1f 8b).
+_BINARY_MAGIC = (
+    (b"PK\x03\x04", "a ZIP archive (or an .xlsx / .ods workbook)"),
+    (b"BZh", "a bzip2-compressed file"),
+    (b"\xfd7zXZ\x00", "an xz-compressed file"),
+    (b"\x28\xb5\x2f\xfd", "a zstd-compressed file"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel (.xls) / OLE file"),
+    (b"%PDF", "a PDF document"),
+    (b"PAR1", "a Parquet file"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+)
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """File bytes made text: ``compressed`` when they were gzip, ``cut`` says why a gzip stream is
+    incomplete (None when whole), ``notes`` for the import summary."""
+
+    text: str
+    compressed: bool = False
+    cut: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+def _gunzip(data: bytes, name: str) -> tuple[bytes, str | None]:
+    """Every gzip member of ``data`` decompressed; ``(bytes, why cut)`` where ``why cut`` is None
+    for a whole stream. A corrupt stream (bad header, bad deflate data, CRC mismatch) raises."""
+    out: list[bytes] = []
+    rest = data
+    while rest:
+        d = zlib.decompressobj(wbits=31)
+        try:
+            out.append(d.decompress(rest))
+            out.append(d.flush())
+        except zlib.error as exc:
+            raise CalibrationFileError(f"{name}: corrupt gzip file ({exc}); nothing imported") from exc
+        if not d.eof:
+            return b"".join(out), (f"the gzip stream ends before its end marker ({len(data):,} compressed bytes):"
+                                   " the file was cut")
+        rest = d.unused_data.lstrip(b"\x00")  # members may be padded with zeros
+        if rest and not rest.startswith(GZIP_MAGIC):
+            raise CalibrationFileError(f"{name}: trailing garbage after the gzip data; nothing imported")
+    return b"".join(out), None
+
+
+def decode_bytes(data: bytes | str, name: str) -> Decoded:
+    """File bytes -> text. gzip is recognised by its magic bytes (``1f 8b``), whatever the name;
+    other binary files (ZIP/xlsx, bzip2, xz, ...) and non-UTF-8 bytes raise
+    ``CalibrationFileError`` saying what the file looks like. A BOM is removed."""
     if isinstance(data, str):
-        text = data
+        text, compressed, cut, notes = data, False, None, []
     else:
+        compressed, cut, notes = False, None, []
+        if data[:2] == GZIP_MAGIC:
+            data, cut = _gunzip(data, name)
+            compressed = True
+            notes.append("gzip-compressed")
+            if cut:
+                notes.append(cut)
+            if data[:2] == GZIP_MAGIC:
+                raise CalibrationFileError(f"{name}: gzip inside gzip; decompress it once before importing")
+        elif name.lower().endswith((".gz", ".gzip")):
+            notes.append("named .gz but not gzip-compressed: read as plain text")
+        for magic, what in _BINARY_MAGIC:
+            if data.startswith(magic):
+                raise CalibrationFileError(f"{name}: binary file, not gzip and not CSV text (looks like {what});"
+                                           " expected a CSV text file or a gzip-compressed CSV (.csv.gz)")
+        if b"\x00" not in data[:4096] and _looks_binary(data):
+            raise CalibrationFileError(f"{name}: binary file, not gzip and not CSV text (first bytes"
+                                       f" {data[:8].hex(' ')}); expected a CSV text file or a gzip-compressed"
+                                       " CSV (.csv.gz)")
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
+            if b"\x00" in data[:4096]:
+                raise CalibrationFileError(f"{name}: binary file, not gzip and not CSV text (first bytes"
+                                           f" {data[:8].hex(' ')}); expected a CSV text file or a gzip-compressed"
+                                           " CSV (.csv.gz)") from exc
             raise CalibrationFileError(f"{name}: not a UTF-8 CSV text file ({exc.reason} at byte {exc.start})") from exc
     if "\x00" in text:
-        raise CalibrationFileError(f"{name}: not a CSV text file (binary content)")
-    return text.lstrip("\ufeff")
+        raise CalibrationFileError(f"{name}: binary file, not gzip and not CSV text (NUL bytes); expected a CSV"
+                                   " text file or a gzip-compressed CSV (.csv.gz)")
+    return Decoded(text.lstrip("\ufeff"), compressed, cut, tuple(notes))
+
+
+def _looks_binary(data: bytes) -> bool:
+    """More than 10 % control bytes (other than tab/CR/LF) in the first 4 KiB."""
+    head = data[:4096]
+    ctrl = sum(1 for b in head if b < 32 and b not in (9, 10, 13))
+    return ctrl > len(head) / 10
+
+
+def decode_text(data: bytes | str, name: str) -> str:
+    """File bytes (plain or gzip) -> text; ``CalibrationFileError`` when not text."""
+    return decode_bytes(data, name).text
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a large file is read and validated: the
+    hundreds of thousands of small dicts and tuples (none cyclic) otherwise trigger collections
+    that traverse all of them again and again (measured: reading and validating take about twice
+    as long)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def read_table(data: bytes | str, name: str) -> CsvTable:
-    """Parse CSV text into a ``CsvTable``; blank lines are skipped (their numbers still count)."""
-    text = decode_text(data, name)
+    """Parse CSV text (plain or gzip) into a ``CsvTable``; blank lines are skipped (their numbers
+    still count). A last line without its line end, or the last line of a gzip stream that was
+    cut, is marked in ``truncated`` (the validation quarantines it: its last value may be cut,
+    e.g. 54 for 544)."""
+    with paused_gc():
+        return _read_table(data, name)
+
+
+def _read_table(data: bytes | str, name: str) -> CsvTable:
+    decoded = decode_bytes(data, name)
+    text = decoded.text
     reader = csv.reader(io.StringIO(text, newline=""))
     header: tuple[str, ...] | None = None
     header_line = 0
@@ -153,7 +272,7 @@ def read_table(data: bytes | str, name: str) -> CsvTable:
     try:
         for cells in reader:
             start_line, last_line = last_line + 1, reader.line_num
-            if not any(c.strip() for c in cells):
+            if not (cells and cells[0].strip()) and not any(c.strip() for c in cells):
                 continue
             if header is None:
                 header = tuple(c.strip().lower() for c in cells)
@@ -170,7 +289,19 @@ def read_table(data: bytes | str, name: str) -> CsvTable:
         raise CalibrationFileError(f"{name}: not a readable CSV file (line {reader.line_num}: {exc})") from exc
     if header is None:
         raise CalibrationFileError(f"{name}: empty file, expected a CSV header")
-    return CsvTable(name=name, header=header, rows=tuple(rows))
+    truncated: dict[int, str] = {}
+    notes = list(decoded.notes)
+    tail = text[max(text.rfind("\n"), text.rfind("\r")) + 1:]  # after the last line end
+    if rows and tail.strip():
+        n = rows[-1][0]
+        why = ("the gzip stream was cut inside this line" if decoded.cut else
+               "the file ends inside this line (no line end after it)")
+        truncated[n] = f"truncated line: {why}; its last value may be cut (e.g. 54 for 544)"
+        notes.append(f"data line {n} is the last and has no line end: quarantined as truncated")
+    elif decoded.cut and rows:
+        notes.append(f"the lines after data line {rows[-1][0]} are missing (gzip stream cut after a line end)")
+    return CsvTable(name=name, header=header, rows=tuple(rows), truncated=truncated, notes=tuple(notes),
+                    compressed=decoded.compressed)
 
 
 def detect_format(header: Sequence[str], fmt: str = "auto", name: str = "file") -> str:
@@ -220,6 +351,7 @@ class Measurement:
     source_key: str = ""
     operator: str | None = None
     rows: tuple[int, ...] = ()
+    report_version: str = ""  # YYYYMMDDhhmmss of the report (the ``run``), '' when unknown
 
     @property
     def days(self) -> int:
@@ -257,10 +389,17 @@ class ValidationResult:
     n_rows: int
     accepted: list[Measurement] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
+    # older versions of a measurement found in the same file (a line resent with an older run):
+    # recorded as such, never applied
+    superseded: list[Measurement] = field(default_factory=list)
+    file_version: str = ""
+    version_source: str = "none"  # 'run column', 'given', 'file name', 'none'
+    notes: tuple[str, ...] = ()
 
     @property
     def accepted_rows(self) -> int:
-        return sum(len(m.rows) for m in self.accepted)
+        """Lines that are part of a measurement (applied or an older version recorded)."""
+        return sum(len(m.rows) for m in self.accepted) + sum(len(m.rows) for m in self.superseded)
 
     def by_kind(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -364,69 +503,150 @@ def reported_source(state: str) -> str:
     return REPORTED_SOURCES.get(state.upper(), state)
 
 
-def _reported(table: CsvTable, site_ids, site_map) -> tuple[list[Measurement], list[Rejection]]:
-    """Reported format: one measurement per (state, key_type, key, month).
+# --------------------------------------------------------------------------------------------
+# Report versions
+# --------------------------------------------------------------------------------------------
+_NAME_STAMP = re.compile(r"(?<!\d)(\d{14}|\d{8}|\d{4}-\d{2}-\d{2})(?!\d)")
 
-    A well-month listed on several lines with different values is taken as parts of that month
-    (NMOCD reports per completion, so one API can appear several times a month) and summed; a
-    line identical to an earlier one in every field is a duplicate. If any part of a well-month
-    is rejected, the whole well-month is (a partial sum would understate it).
+
+def normalize_version(text: str) -> str | None:
+    """A report version as ``YYYYMMDDhhmmss`` text (sortable), from a ``run`` such as
+    ``20210503221516``, ``2021-05-03T22:15:16`` or a date ``2021-05-03``; None when it is not one."""
+    digits = re.sub(r"\D", "", text or "")
+    if len(digits) not in (8, 12, 14):
+        return None
+    digits = digits.ljust(14, "0")
+    try:
+        date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
+    except ValueError:
+        return None
+    if int(digits[8:10]) > 23 or int(digits[10:12]) > 59 or int(digits[12:14]) > 59:
+        return None
+    return digits
+
+
+def version_from_name(name: str) -> str:
+    """The report date in a file's base name (``reported_flares_20210503.csv.gz``,
+    ``..._2021-05-03...``, a 14-digit run); '' when there is none or more than one."""
+    base = re.split(r"[/\\]", name)[-1]
+    found = {v for v in (normalize_version(m) for m in _NAME_STAMP.findall(base)) if v}
+    return found.pop() if len(found) == 1 else ""
+
+
+def _reported(table: CsvTable, site_ids, site_map, file_version: str = ""
+              ) -> tuple[list[Measurement], list[Rejection], list[Measurement]]:
+    """Reported format: one measurement per (state, key_type, key, month) and report version.
+
+    The version of a line is its ``run`` (else ``file_version``). Within one version, a well-month
+    listed on several lines with different values is taken as parts of that month (NMOCD reports
+    per completion, so one API can appear several times a month) and summed; a line identical to an
+    earlier one in every field is a duplicate. A line resent with another ``run`` is another
+    version of the same measurement, not a part: only the newest version in the file is a
+    candidate, the older ones are returned as ``superseded`` (recorded, not applied). If any part
+    of a well-month version is rejected, that whole version is (a partial sum would understate it).
+
+    Returns ``(newest versions, rejections, superseded older versions)``.
     """
     n_header = len(table.header)
     rejected: list[Rejection] = []
     groups: dict[tuple, list[tuple[int, dict, float]]] = {}
     volume_failures: dict[tuple, tuple[int, str]] = {}
+    newest: dict[tuple, str] = {}  # ident -> newest version seen on any line (even a rejected one)
     first_seen: dict[tuple, int] = {}
+    has_run = "run" in table.header
+    months: dict[str, date] = {}
+    versions: dict[str, str | None] = {}
     for row_number, raw, n_fields in table.rows:
-        ident = None
+        ident = version = None
         try:
-            _check_fields(raw, n_fields, n_header)
-            state = _required(raw, "state")
-            key_type = _required(raw, "key_type")
-            key = _required(raw, "key")
-            month = _parse_date(raw, "month")
+            if row_number in table.truncated:
+                kind_reason = table.truncated[row_number]
+                # identify the well-month when the line got that far, so its other parts are held back too
+                try:
+                    ident = (_required(raw, "state"), _required(raw, "key_type"), _required(raw, "key"),
+                             _parse_date(raw, "month"))
+                    version = normalize_version(_cell(raw, "run")) if has_run and _cell(raw, "run") else file_version
+                except _Reject:
+                    ident = None
+                raise _Reject("truncated line", kind_reason)
+            if n_fields != n_header:
+                _check_fields(raw, n_fields, n_header)
+            # the hot path (hundreds of thousands of lines): cells read inline, months and runs cached
+            state = (raw.get("state") or "").strip() or _required(raw, "state")
+            key_type = (raw.get("key_type") or "").strip() or _required(raw, "key_type")
+            key = (raw.get("key") or "").strip() or _required(raw, "key")
+            month_text = raw.get("month")
+            month = months.get(month_text)
+            if month is None:
+                month = months[month_text] = _parse_date(raw, "month")
             if month.day != 1:
                 raise _Reject("month not first day", f"month {month} is not the first day of a month")
+            run = (raw.get("run") or "").strip() if has_run else ""
+            if run:
+                version = versions.get(run)
+                if version is None:
+                    version = versions[run] = normalize_version(run)
+                if version is None:
+                    raise _Reject("unparseable run", f"unparseable run {run!r} (expected a timestamp such as"
+                                  " 20210503221516 or a date)")
+            else:
+                version = file_version
             ident = (state, key_type, key, month)
+            seen_version = newest.get(ident)
+            if seen_version is None or version > seen_version:
+                newest[ident] = version
             volume = _parse_volume(raw, "flared")
             site_id = site_map.get((state, key_type, key))
             if site_id is None:
                 raise _Reject("no site mapping", f"no site mapping for {state} {key_type} {key}")
-            _check_site(site_id, site_ids)
-            content = tuple(sorted((k, str(v)) for k, v in raw.items()))
+            if site_id not in site_ids:
+                _check_site(site_id, site_ids)
+            content = tuple(raw.values())  # every cell in header order (the field count is checked above)
             if content in first_seen:
-                raise _Reject("duplicate", f"duplicate of row {first_seen[content]}")
+                raise _Reject("duplicate", f"duplicate of row {first_seen[content]} (identical line)")
             first_seen[content] = row_number
         except _Reject as exc:
             rejected.append(Rejection(row_number, raw, exc.kind, exc.reason))
-            if ident is not None and exc.kind in ("missing volume", "unparseable volume", "non-finite volume",
-                                                  "negative volume"):
-                volume_failures.setdefault(ident, (row_number, exc.reason))
+            if ident is not None and version is not None:
+                newest[ident] = max(newest.get(ident, ""), version)
+                if exc.kind in ("missing volume", "unparseable volume", "non-finite volume", "negative volume",
+                                "truncated line"):
+                    volume_failures.setdefault((ident, version), (row_number, exc.reason))
             continue
-        groups.setdefault(ident, []).append((row_number, raw, volume))
+        groups.setdefault((ident, version), []).append((row_number, raw, volume))
 
     accepted: list[Measurement] = []
-    for ident, parts in groups.items():
+    superseded: list[Measurement] = []
+    month_ends: dict[date, date] = {}
+    for (ident, version), parts in groups.items():
         state, key_type, key, month = ident
         try:
-            if ident in volume_failures:
-                bad_row, why = volume_failures[ident]
+            if (ident, version) in volume_failures:
+                bad_row, why = volume_failures[(ident, version)]
                 raise _Reject("incomplete well-month",
-                              f"row {bad_row} of the same {state} {key_type} {key} month {month:%Y-%m} was rejected ({why})")
-            total = sum(v for _, _, v in parts)
+                              f"row {bad_row} of the same {state} {key_type} {key} month {month:%Y-%m}"
+                              f"{' run ' + version if version else ''} was rejected ({why})")
+            total = parts[0][2] if len(parts) == 1 else sum(v for _, _, v in parts)
             kscm = total * MCF_TO_M3 / 1e3
-            end = _month_end(month)
+            end = month_ends.get(month)
+            if end is None:
+                end = month_ends[month] = _month_end(month)
             _check_rate(kscm, month, end)
         except _Reject as exc:
             rejected.extend(Rejection(n, raw, exc.kind, exc.reason) for n, raw, _ in parts)
             continue
-        operator = next((_cell(raw, "operator") for _, raw, _ in parts if _cell(raw, "operator")), None)
-        accepted.append(Measurement(
+        if len(parts) == 1:
+            operator = (parts[0][1].get("operator") or "").strip() or None
+        else:
+            operator = next((_cell(raw, "operator") for _, raw, _ in parts if _cell(raw, "operator")), None)
+        m = Measurement(
             site_id=site_map[(state, key_type, key)], period_start=month, period_end=end, volume_kscm=kscm,
             volume_reported=total, unit_reported=REPORTED_UNIT, source=reported_source(state),
-            source_key=f"{key_type}:{key}", operator=operator, rows=tuple(n for n, _, _ in parts),
-        ))
-    return accepted, rejected
+            source_key=f"{key_type}:{key}", operator=operator, rows=tuple([n for n, _, _ in parts]),
+            report_version=version,
+        )
+        (accepted if version == newest[ident] else superseded).append(m)
+    return accepted, rejected, superseded
 
 
 def _overlapping(periods: list[Period], start: date, end: date) -> Period | None:
@@ -441,10 +661,12 @@ def _overlapping(periods: list[Period], start: date, end: date) -> Period | None
     return p if p[1] >= start else None
 
 
-def _dedupe_and_overlaps(accepted: list[Measurement], rows_by_number: dict[int, dict]
+def _dedupe_and_overlaps(accepted: list[Measurement], rows_by_number: dict[int, dict], whole_months: bool = False
                          ) -> tuple[list[Measurement], list[Rejection]]:
     """In-file checks, in file order: later copies of a natural key and periods that overlap an
-    earlier accepted period of the same (site, source, source_key) are rejected."""
+    earlier accepted period of the same (site, source, source_key) are rejected. With
+    ``whole_months`` (every period a calendar month: the reported format) two periods overlap only
+    when identical, so only the natural key is checked (fast path)."""
     kept: list[Measurement] = []
     rejected: list[Rejection] = []
     seen: dict[tuple, int] = {}
@@ -454,6 +676,10 @@ def _dedupe_and_overlaps(accepted: list[Measurement], rows_by_number: dict[int, 
         try:
             if m.natural_key in seen:
                 raise _Reject("duplicate", f"duplicate of row {seen[m.natural_key]}")
+            if whole_months:
+                seen[m.natural_key] = m.rows[0]
+                kept.append(m)
+                continue
             ps = periods.setdefault(m.series, [])
             hit = _overlapping(ps, m.period_start, m.period_end)
             if hit is not None:
@@ -482,7 +708,7 @@ def check_stored_overlaps(result: ValidationResult, stored_periods: Mapping[Seri
         else:
             reason = f"overlaps stored period {hit[0]}..{hit[1]}"
             rejected.extend(Rejection(n, rows_by_number[n], "overlaps stored period", reason) for n in m.rows)
-    return ValidationResult(result.name, result.fmt, result.n_rows, kept, sorted(rejected, key=lambda r: r.row_number))
+    return replace(result, accepted=kept, rejected=sorted(rejected, key=lambda r: r.row_number))
 
 
 def validate_calibration(
@@ -493,32 +719,76 @@ def validate_calibration(
     site_ids: Iterable[str],
     site_map: Mapping[tuple[str, str, str], str] | None = None,
     stored_periods: Mapping[Series, Iterable[Period]] | None = None,
+    report_version: str | None = None,
+    table: CsvTable | None = None,
 ) -> ValidationResult:
-    """Validate a calibration CSV (pure: no database).
+    """Validate a calibration CSV, plain or gzip-compressed (pure: no database).
 
     ``site_ids``: the known sites; ``site_map``: ``{(state, key_type, key): site_id}`` for the
     reported format; ``stored_periods``: ``{(site_id, source, source_key): [(start, end), ...]}``
-    already in the table (for the overlap check; None skips it). Raises ``CalibrationFileError``
-    when the file is not a readable calibration CSV; bad rows are returned as ``rejected``.
+    already in the table (for the overlap check; None skips it). ``report_version``: the file's
+    report version (a timestamp or date) for lines without a ``run``; else, for the reported
+    format, a date in the file name; else none (''). ``table``: the file already read by
+    ``read_table`` (saves reading it again). Raises ``CalibrationFileError`` when the file is not a
+    readable calibration CSV; bad rows are returned as ``rejected``.
     """
-    table = read_table(data, name)
+    with paused_gc():
+        return _validate(data, name, fmt, set(site_ids), site_map, stored_periods, report_version, table)
+
+
+def _validate(data, name, fmt, site_ids, site_map, stored_periods, report_version, table) -> ValidationResult:
+    if table is None:
+        table = _read_table(data, name)
     fmt = detect_format(table.header, fmt, name)
-    site_ids = set(site_ids)
+    if report_version:
+        file_version = normalize_version(report_version)
+        if file_version is None:
+            raise ValueError(f"report_version {report_version!r} is not a timestamp or date")
+        version_source = "given"
+    elif fmt == "reported" and (file_version := version_from_name(name)):
+        version_source = "file name"
+    else:
+        file_version, version_source = "", "none"
+    if fmt == "reported" and "run" in table.header:
+        version_source = "run column" + (f" (else {version_source})" if file_version else "")
     rows_by_number = {n: raw for n, raw, _ in table.rows}
+    superseded: list[Measurement] = []
     if fmt == "native":
         candidates, rejected = [], []
         for row_number, raw, n_fields in table.rows:
             try:
-                candidates.append(_native_measurement(row_number, raw, n_fields, len(table.header), site_ids))
+                if row_number in table.truncated:
+                    raise _Reject("truncated line", table.truncated[row_number])
+                m = _native_measurement(row_number, raw, n_fields, len(table.header), site_ids)
+                candidates.append(replace(m, report_version=file_version) if file_version else m)
             except _Reject as exc:
                 rejected.append(Rejection(row_number, raw, exc.kind, exc.reason))
     else:
-        candidates, rejected = _reported(table, site_ids, site_map or {})
-    kept, more = _dedupe_and_overlaps(candidates, rows_by_number)
-    result = ValidationResult(name, fmt, len(table.rows), kept, sorted(rejected + more, key=lambda r: r.row_number))
+        candidates, rejected, superseded = _reported(table, site_ids, site_map or {}, file_version)
+    kept, more = _dedupe_and_overlaps(candidates, rows_by_number, whole_months=fmt == "reported")
+    result = ValidationResult(name, fmt, len(table.rows), kept, sorted(rejected + more, key=lambda r: r.row_number),
+                              superseded=superseded, file_version=file_version, version_source=version_source,
+                              notes=table.notes)
     if stored_periods is not None:
         result = check_stored_overlaps(result, stored_periods, rows_by_number)
     return result
+
+
+def rejected_volume(fmt: str, raw: Mapping) -> tuple[str | None, str | None, float | None]:
+    """``(source, operator, volume_kscm)`` of a quarantined line, as far as it can be read (None
+    where not): what the quarantine summary adds up per operator and reason."""
+    operator = _cell(raw, "operator") or None
+    try:
+        if fmt == "reported":
+            state = _cell(raw, "state")
+            source = reported_source(state) if state else None
+            return source, operator, _parse_volume(raw, "flared") * MCF_TO_M3 / 1e3
+        source = _cell(raw, "source") or None
+        start, end = _parse_date(raw, "period_start"), _parse_date(raw, "period_end")
+        volume = _parse_volume(raw, "volume")
+        return source, operator, to_kscm(volume, _cell(raw, "unit"), max(1, (end - start).days + 1))
+    except (_Reject, UnitError):
+        return (source if "source" in locals() else None), operator, None
 
 
 def content_hash(data: bytes | str) -> str:

@@ -230,17 +230,23 @@ def plan_calibration_files(params: dict) -> list[dict]:
     """The files to import: a manual ``s3_key`` or ``path``, else the objects under
     ``calibration/`` that were not imported yet."""
     from flarewatch.meters import importer
+    from flarewatch.meters.formats import normalize_version
 
     fmt = params.get("format") or "auto"
     s3_key, path = (params.get("s3_key") or "").strip(), (params.get("path") or "").strip()
+    version = (params.get("report_version") or "").strip() or None
     if s3_key and path:
         raise ValueError("give either s3_key or path, not both")
+    if version and not (s3_key or path):
+        raise ValueError("report_version applies to one file: give s3_key or path with it")
+    if version and normalize_version(version) is None:
+        raise ValueError(f"report_version {version!r} is not a timestamp or date (e.g. 2021-05-03)")
     cfg = settings()
     if s3_key:
         bucket, key = importer.parse_s3_uri(s3_key, cfg.raw_bucket)
-        return [{"bucket": bucket, "key": key, "format": fmt, "force": True, "label": key}]
+        return [{"bucket": bucket, "key": key, "format": fmt, "force": True, "label": key, "report_version": version}]
     if path:
-        return [{"path": path, "format": fmt, "label": path}]
+        return [{"path": path, "format": fmt, "label": path, "report_version": version}]
     objects = importer.list_calibration_objects(s3_client(cfg), cfg.raw_bucket)
     with results_db(cfg) as conn:
         todo = importer.new_objects(conn, cfg.raw_bucket, objects)
@@ -262,10 +268,12 @@ def import_calibration_file(item: dict) -> dict:
     with results_db(cfg) as conn:
         try:
             if "path" in item:
-                summary = importer.import_path(conn, item["path"], fmt=item["format"])
+                summary = importer.import_path(conn, item["path"], fmt=item["format"],
+                                               report_version=item.get("report_version"))
             else:
                 summary = importer.import_s3_object(conn, s3_client(cfg), item["bucket"], item["key"],
-                                                    fmt=item["format"], force=item["force"])
+                                                    fmt=item["format"], force=item["force"],
+                                                    report_version=item.get("report_version"))
         except (CalibrationFileError, FileNotFoundError) as exc:
             raise AirflowFailException(str(exc)) from exc
     log.info("%s", importer.format_summary(summary))
@@ -273,19 +281,41 @@ def import_calibration_file(item: dict) -> dict:
 
 
 def calibration_report(summaries: list[dict]) -> dict:
-    """Totals of a calibration import run, and the quarantined rows by reason."""
+    """Totals of a calibration import run: rows, versions not applied, the quarantined rows by
+    reason and the quarantined volume (thousand m3) by reason and per source / operator / reason."""
     summaries = list(summaries)
     done = [s for s in summaries if not s.get("skipped")]
     totals = {
         "files": len(summaries),
         "skipped": len(summaries) - len(done),
-        **{k: sum(s[k] for s in done) for k in ("rows", "inserted", "updated", "unchanged", "quarantined")},
+        **{k: sum(s.get(k, 0) for s in done) for k in ("rows", "inserted", "updated", "unchanged",
+                                                        "older_not_applied", "superseded_in_file", "quarantined")},
     }
     by_reason: dict[str, int] = {}
+    volume_by_reason: dict[str, float] = {}
+    groups: dict[tuple, list] = {}
+    file_volume = quarantined = 0.0
     for s in done:
         for kind, n in s["by_reason"].items():
             by_reason[kind] = by_reason.get(kind, 0) + n
+        qv = s.get("quarantined_volume") or {}
+        file_volume += qv.get("file_volume_kscm", 0.0)
+        quarantined += qv.get("volume_kscm", 0.0)
+        for kind, v in qv.get("by_reason_kscm", {}).items():
+            volume_by_reason[kind] = volume_by_reason.get(kind, 0.0) + v
+        for g in qv.get("by_operator_and_reason", []):
+            acc = groups.setdefault((g["source"], g["operator"], g["kind"]), [0, 0.0])
+            acc[0] += g["rows"]
+            acc[1] += g["volume_kscm"]
     totals["by_reason"] = dict(sorted(by_reason.items()))
+    totals["quarantined_volume"] = {
+        "volume_kscm": round(quarantined, 6),
+        "percent_of_file_volume": round(100 * quarantined / file_volume, 3) if file_volume else None,
+        "by_reason_kscm": {k: round(v, 6) for k, v in sorted(volume_by_reason.items())},
+        "by_operator_and_reason": [
+            {"source": src, "operator": op, "kind": kind, "rows": n, "volume_kscm": round(v, 6)}
+            for (src, op, kind), (n, v) in sorted(groups.items(), key=lambda kv: -kv[1][1])[:50]],
+    }
     log.info("calibration import: %s", totals)
     return totals
 
