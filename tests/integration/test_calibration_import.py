@@ -263,6 +263,18 @@ def test_a_corrected_volume_in_an_older_release_is_not_applied_but_a_newer_one_i
     assert (res["version_source"], res["updated"]) == ("given", 1)
 
 
+def test_text_with_tabs_and_backslashes_survives_the_copy(clean):
+    conn = clean
+    text = ('run,state,key_type,key,month,operator,flared\n'
+            f'{NEW_RUN},ND,api,33061014590000,2019-02-01,"A\\B\tC \\N",37.0\n'
+            f'{NEW_RUN},ND,api,33061009690000,2019-02-01,,1.0\n')
+    cal.import_calibration(conn, text, imported_from="odd.csv")
+    with conn.cursor() as cur:
+        cur.execute("SELECT operator FROM calibration_measurements ORDER BY source_key DESC")
+        assert cur.fetchall() == [("A\\B\tC \\N",), (None,)]
+    conn.commit()
+
+
 def test_both_releases_in_one_file_are_not_summed(clean):
     """Lines identical except for run used to be taken as parts and summed (totals doubled)."""
     conn, site_map = clean, _sample_map()

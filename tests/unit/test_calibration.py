@@ -534,7 +534,7 @@ def test_gzip_is_recognised_by_its_magic_bytes_and_read_like_the_plain_file():
     for name in ("reported_flares.csv.gz", "reported_flares.csv", "no-extension"):
         res = cal.validate_calibration(gzip.compress(data), name=name, site_ids=SITE_IDS, site_map=sample_map())
         assert totals(res.accepted) == totals(plain.accepted) and res.by_kind() == plain.by_kind()
-        assert res.notes == ("gzip-compressed",)
+        assert res.notes == ()
     # several gzip members (a file appended to with gzip >>) read as one text
     half = data.index(b"\n", len(data) // 2) + 1
     two = gzip.compress(data[:half]) + gzip.compress(data[half:])
@@ -549,7 +549,7 @@ def test_a_cut_gzip_file_quarantines_its_cut_last_line_and_says_so():
 
     data = gzip.compress(FIXTURE.read_bytes())
     res = validate(data[: len(data) - 40], site_map=sample_map())
-    assert res.notes[0] == "gzip-compressed" and "the gzip stream ends before its end marker" in res.notes[1]
+    assert "the gzip stream ends before its end marker" in res.notes[0]
     last = max(r.row_number for r in res.rejected)
     assert {r.kind for r in res.rejected if r.row_number == last} == {"truncated line"}
     assert "the gzip stream was cut inside this line" in res.rejected[-1].reason or any(
