@@ -56,6 +56,13 @@ class Site:
         return (max(self.lon - dlon, -180.0), max(self.lat - dlat, -90.0),
                 min(self.lon + dlon, 180.0), min(self.lat + dlat, 90.0))
 
+    def in_aoi(self, lat: float, lon: float) -> bool:
+        """Whether lat/lon lies in the AOI square (local flat-earth metres around the centre)."""
+        half_m = self.aoi_km * 500.0
+        dy = (lat - self.lat) * 111_320.0
+        dx = (lon - self.lon) * 111_320.0 * math.cos(math.radians(self.lat))
+        return abs(dx) <= half_m and abs(dy) <= half_m
+
     @property
     def utm_epsg(self) -> int:
         """EPSG code of the WGS84 UTM zone holding the site centre (326xx north, 327xx south)."""

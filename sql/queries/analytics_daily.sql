@@ -1,8 +1,9 @@
 -- The daily series the analytics read (flarewatch.analytics.refresh): emissions_daily over
 -- %(start)s .. %(end)s with each day's mean Sentinel-2 colour temperature and summed SWIR FRP.
--- observed = processed and seen by a sensor (pending, failed and unobserved days are missing).
+-- observed = processed and seen by a sensor whose view was usable: a Sentinel-2 scene clouded over
+-- the site's flares does not count (pending, failed and unobserved days are missing).
 SELECT d.site_id, d.day, d.status,
-       (d.status = 'processed' AND (d.s2_observed OR d.viirs_observed)) AS observed,
+       (d.status = 'processed' AND (coalesce(d.s2_usable, d.s2_observed) OR d.viirs_observed)) AS observed,
        d.n_flares, d.volume_kscm, d.volume_lo_kscm, d.volume_hi_kscm,
        f.temperature_k, f.frp_mw
 FROM emissions_daily d

@@ -7,9 +7,10 @@
 -- sensor counts as observed: missing, never zero. A processed day that no sensor observed
 -- (quarantined tile, failed fetch, no scene) has NULL totals too. A sensor observed the day when
 -- its scene was processed: not no_data, failed (at ingest) or quarantined (failed validation).
+-- s2_usable: observed and clear over the site's flares (scenes.usable; NULL from before 009 = usable).
 INSERT INTO emissions_daily AS t (
     site_id, day, n_flares, n_flares_s2, n_flares_viirs_only, volume_kscm, co2_t, co2e_t,
-    s2_observed, viirs_observed, cloud_fraction, status, volume_lo_kscm, volume_hi_kscm, refreshed_at)
+    s2_observed, viirs_observed, cloud_fraction, status, volume_lo_kscm, volume_hi_kscm, s2_usable, refreshed_at)
 SELECT sc.site_id,
        sc.acquisition_date,
        CASE WHEN sc.numbers THEN coalesce(f.n_flares, 0) END,
@@ -24,6 +25,7 @@ SELECT sc.site_id,
        CASE WHEN sc.processed THEN 'processed' WHEN p.state = 'failed' THEN 'failed' ELSE 'pending' END,
        CASE WHEN sc.numbers THEN coalesce(f.volume_lo, 0) END,
        CASE WHEN sc.numbers THEN coalesce(f.volume_hi, 0) END,
+       sc.processed AND sc.s2_usable,
        now()
 FROM (
     SELECT x.*, x.processed AND (x.s2_observed OR x.viirs_observed) AS numbers
@@ -32,6 +34,7 @@ FROM (
            bool_and(s.processed_at IS NOT NULL AND s.processed_at >= s.ingested_at) AS processed,
            bool_or(s.sensor = 'sentinel2' AND s.status = 'processed') AS s2_observed,
            bool_or(s.sensor = 'viirs' AND s.status = 'processed') AS viirs_observed,
+           bool_or(s.sensor = 'sentinel2' AND s.status = 'processed' AND coalesce(s.usable, true)) AS s2_usable,
            max(s.cloud_fraction) FILTER (WHERE s.sensor = 'sentinel2') AS cloud_fraction
     FROM scenes s
     JOIN sites USING (site_id)
@@ -68,4 +71,5 @@ ON CONFLICT (site_id, day) DO UPDATE SET
     status = EXCLUDED.status,
     volume_lo_kscm = EXCLUDED.volume_lo_kscm,
     volume_hi_kscm = EXCLUDED.volume_hi_kscm,
+    s2_usable = EXCLUDED.s2_usable,
     refreshed_at = EXCLUDED.refreshed_at;

@@ -163,3 +163,24 @@ def test_the_audit_finds_objects_that_disagree_with_the_rows(conn, s3):
     assert any("detections.geojson has" in p for p in problems)
     assert any("result.json volume" in p for p in problems)
     assert audit_site_days(conn, s3, CFG, day, day, days=[date(2025, 8, 7)])["checked"] == 0
+
+
+def test_processing_records_whether_sentinel2_was_usable_over_the_flares(conn, s3):
+    day = date(2025, 8, 7)
+    site = db.fetch_sites(conn, ["cantarell"])[0]
+    ingest_site_day(site, day, get_source("demo"), s3, conn, CFG)
+    result = process_batch(conn, s3, CFG, day, ["cantarell"])
+    assert result["n_detections"] >= 0
+    scene = db.fetch_scenes(conn, "cantarell", day)["sentinel2"]
+    with conn.cursor() as cur:
+        cur.execute("SELECT usable, usable_fraction FROM scenes WHERE site_id = 'cantarell' AND acquisition_date = %s"
+                    " AND sensor = 'sentinel2'", (day,))
+        usable, frac = cur.fetchone()
+    conn.commit()
+    assert scene["status"] == "processed" and usable is not None and 0.0 <= frac <= 1.0
+    db.refresh_rollups(conn, [day])
+    assert _daily(conn, "cantarell", day)[3] is True  # s2_observed
+    with conn.cursor() as cur:
+        cur.execute("SELECT s2_usable FROM emissions_daily WHERE site_id = 'cantarell' AND day = %s", (day,))
+        assert cur.fetchone()[0] == usable
+    conn.commit()

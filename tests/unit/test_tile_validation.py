@@ -163,3 +163,22 @@ def test_two_detections_on_one_peak_pixel_get_two_keys_and_two_rows(good, site):
                             detector_version="test-v1")
     assert [r["detection_key"] for r in est.detection_rows] == ["s2:100:80", "s2:100:80~2"]
     assert [r["detection_key"] for r in est.emission_rows] == ["s2:100:80", "s2:100:80~2"]
+
+
+def test_usable_means_clear_where_the_flares_burn_not_over_the_tile(good, site):
+    from flarewatch.validate.usable import sentinel2_usable
+
+    tile = decode_tile(good)
+    h, w = tile.shape
+    lon, lat = tile.pixel_to_lonlat(50.5, 50.5)  # a flare in the clear corner
+    cloudy = np.ones((h, w), dtype=bool)
+    cloudy[:100, :100] = False  # 84 % of the tile under cloud, not the flare
+    ok, frac, n = sentinel2_usable(dataclasses.replace(tile, cloud_mask=cloudy), [(lon, lat)])
+    assert (ok, frac, n) == (True, 1.0, 1)
+    clear_but_flare = np.zeros((h, w), dtype=bool)
+    clear_but_flare[30:70, 30:70] = True  # 3 % cloud, right over the flare
+    assert sentinel2_usable(dataclasses.replace(tile, cloud_mask=clear_but_flare), [(lon, lat)])[0] is False
+    # no known flare place: the AOI decides
+    assert sentinel2_usable(dataclasses.replace(tile, cloud_mask=cloudy), [])[:2] == (False, pytest.approx(0.16, abs=0.01))
+    far = tile.pixel_to_lonlat(5000.0, 5000.0)
+    assert sentinel2_usable(tile, [far])[2] == 0  # places off the tile are ignored

@@ -35,13 +35,6 @@ def _clean(value):
     return value
 
 
-def _in_aoi(site: Site, lat: float, lon: float) -> bool:
-    half_m = site.aoi_km * 500.0
-    dy = (lat - site.lat) * 111_320.0
-    dx = (lon - site.lon) * 111_320.0 * math.cos(math.radians(site.lat))
-    return abs(dx) <= half_m and abs(dy) <= half_m
-
-
 @dataclass
 class SiteDayEstimate:
     """What processing found on one site-day, as rows ready for the database."""
@@ -137,7 +130,7 @@ def estimate_site_day(site: Site, day: date, tile, viirs_flares, settings: Setti
     if viirs_flares is not None:
         seen: list[tuple[float, float]] = []
         for _, v in viirs_flares.sort_values("RH", ascending=False).iterrows():
-            if v["id_Key"] in matched_viirs_ids or not _in_aoi(site, v["Lat_GMTCO"], v["Lon_GMTCO"]):
+            if v["id_Key"] in matched_viirs_ids or not site.in_aoi(v["Lat_GMTCO"], v["Lon_GMTCO"]):
                 continue
             if any(haversine_m(v["Lat_GMTCO"], v["Lon_GMTCO"], la, lo) < VIIRS_MATCH_RADIUS_M for la, lo in seen):
                 continue  # a second overpass of the same flare that night

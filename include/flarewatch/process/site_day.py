@@ -41,6 +41,7 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
     from flarewatch.ingest.viirs import flare_like, parse_vnf_csv
     from flarewatch.process.render import UNITS, annotated_png, detections_geojson, footprints_geojson, viirs_point
     from flarewatch.validate.tile import TileRejected, validate_tile
+    from flarewatch.validate.usable import sentinel2_usable
 
     scenes = db.fetch_scenes(conn, site.site_id, day)
     if not scenes:
@@ -113,6 +114,14 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
                             detector_version=detector_version, regressor=regressor,
                             regressor_version=regressor_version, viirs_history=viirs_history)
     det_rows, em_rows, props = est.detection_rows, est.emission_rows, est.properties
+    usable = None
+    if tile is not None:  # clear where this site's flares burn? (validate.usable)
+        places = [(r["lon"], r["lat"]) for r in det_rows if r["sensor"] == "sentinel2"]
+        for frame in [viirs_flares, *viirs_history]:
+            if frame is not None and len(frame):
+                places += [(lo, la) for lo, la in zip(frame["Lon_GMTCO"], frame["Lat_GMTCO"])
+                           if site.in_aoi(la, lo)]
+        usable = sentinel2_usable(tile, places)
     keys = storage.processed_keys(day, site.site_id)
     pb = settings.processed_bucket
     result = {
@@ -132,6 +141,8 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
                                     else _processed_state(sc))) for sensor, sc in sorted(scenes.items())},
         "objects": keys,
     }
+    if usable is not None:
+        result["scenes"]["sentinel2"].update(usable=usable[0], usable_fraction=usable[1], flare_places=usable[2])
     # S3 writes overlap with each other and with rendering; the rows are written once every object
     # is in place, so a site-day marked processed always has its objects
     with ThreadPoolExecutor(max_workers=3) as pool:
@@ -166,7 +177,8 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
     record |= {"sentinel2_outcome": result["scenes"].get("sentinel2", {}).get("outcome"),
                "viirs_outcome": result["scenes"].get("viirs", {}).get("outcome"), "result_key": keys["result"]}
     db.replace_site_day_results(conn, site.site_id, day, det_rows, em_rows, scene_sensors=list(scenes),
-                                scene_states=scene_states, record=record)
+                                scene_states=scene_states, record=record,
+                                scene_usable={"sentinel2": usable[:2]} if usable is not None else None)
     log.info("processed %s %s: %s", site.site_id, day, {k: result[k] for k in ("n_detections", "volume_kscm_d", "co2_t")})
     return result
 

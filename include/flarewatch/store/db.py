@@ -241,6 +241,7 @@ class WriteMismatch(RuntimeError):
 def replace_site_day_results(
     conn, site_id: str, day: date, detections: list[dict], emissions: list[dict], scene_sensors: Iterable[str],
     *, scene_states: dict[str, tuple[str, str | None, str | None]] | None = None, record: dict | None = None,
+    scene_usable: dict[str, tuple[bool, float]] | None = None,
 ) -> None:
     """Write one site-day's detections and emissions in one transaction.
 
@@ -249,7 +250,8 @@ def replace_site_day_results(
     and records the outcome in ``site_day_processing``. ``scene_states``: sensor -> (status,
     outcome, detail) for scenes whose validation decided otherwise (``quarantined``); a scene that
     is ``no_data`` or ``failed`` (at ingest) keeps its status. ``record``: the
-    ``PROCESSING_COLUMNS`` of ``site_day_processing`` (what was written). Before committing, the
+    ``PROCESSING_COLUMNS`` of ``site_day_processing`` (what was written). ``scene_usable``: sensor ->
+    (usable, usable_fraction) (``validate.usable``). Before committing, the
     site-day's rows are counted: a duplicate key or a lost row raises ``WriteMismatch`` and rolls
     everything back, so the database never holds less or other than what processing produced.
     """
@@ -294,6 +296,9 @@ def replace_site_day_results(
             " WHERE site_id = %s AND acquisition_date = %s AND sensor = ANY(%s)",
             (site_id, day, others),
         )
+        for sensor, (ok, frac) in (scene_usable or {}).items():
+            cur.execute("UPDATE scenes SET usable = %s, usable_fraction = %s WHERE site_id = %s"
+                        " AND acquisition_date = %s AND sensor = %s", (ok, frac, site_id, day, sensor))
         if record is not None:
             cols = ", ".join(PROCESSING_COLUMNS)
             cur.execute(
