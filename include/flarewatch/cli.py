@@ -14,8 +14,10 @@
     flarewatch audit --start D [--end D]   database, result.json and GeoJSON of processed site-days agree
     flarewatch alerts [--status S] [--site S]   alerts (open, acknowledged, resolved)
     flarewatch ack ALERT_ID --by NAME [--resolve]   acknowledge (or resolve) an alert
+    flarewatch report --month YYYY-MM [--level L] [--value V] [--out DIR]
+                                           monthly PDF / Excel / CSV reports into a local folder
 
-``migrate``, ``summary``, ``detect``, ``failed``, ``requeue``, ``audit``, ``alerts`` and ``ack`` are runtime
+``migrate``, ``summary``, ``detect``, ``failed``, ``requeue``, ``audit``, ``alerts``, ``ack`` and ``report`` are runtime
 commands (the Docker image runs ``flarewatch migrate``).
 The others are developer commands: they live in ``flarewatch.dev`` (local stack, Airflow REST
 client, demo), imported only when such a command runs, since an install may leave ``dev/`` out.
@@ -239,6 +241,41 @@ def cmd_ack(args) -> int:
 
 
 # ------------------------------------------------------------------------------------------
+# flarewatch report: monthly reports into a local folder (flarewatch.reports)
+# ------------------------------------------------------------------------------------------
+def cmd_report(args) -> int:
+    from pathlib import Path
+
+    from flarewatch.config import Settings
+    from flarewatch.reports.publish import write_local
+
+    month = date.fromisoformat(f"{args.month}-01") if len(args.month) == 7 else None
+    if month is None:
+        raise ValueError(f"--month must be YYYY-MM, got {args.month!r}")
+    conn = db.connect(_dsn_from_airflow_conn())
+    try:
+        done = write_local(conn, Settings.from_env(), month, Path(args.out), args.level or None,
+                           args.value or None)
+    finally:
+        conn.close()
+    for r in done:
+        _print(f"{r['level']:9s} {r['value']:40s} {r['folder']}  ({', '.join(r['files'])}; {r['seconds']:.1f} s)")
+    _print(f"{len(done)} report(s) for {args.month}" if done else
+           f"no report: no estimates for {args.month} (run emissions_analytics first)")
+    return 0 if done else 1
+
+
+def add_report_parser(sub) -> None:
+    rp = sub.add_parser("report", help="monthly PDF / Excel / CSV reports of a group into a local folder")
+    rp.add_argument("--month", required=True, help="YYYY-MM")
+    rp.add_argument("--level", choices=("operator", "field", "country", ""), default="",
+                    help="operator, field or country (default: all three)")
+    rp.add_argument("--value", default="", help="the group's name, e.g. an operator (default: every group)")
+    rp.add_argument("--out", default=".state/reports", help="folder; a report goes to OUT/month=YYYY-MM/<level>=<name>/")
+    rp.set_defaults(fn=cmd_report)
+
+
+# ------------------------------------------------------------------------------------------
 # developer commands (flarewatch.dev)
 # ------------------------------------------------------------------------------------------
 def cmd_up(args) -> int:
@@ -363,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     ak.add_argument("--by", default=None, help="who (default: $USER)")
     ak.add_argument("--resolve", action="store_true", help="mark it resolved")
     ak.set_defaults(fn=cmd_ack)
+    add_report_parser(sub)
     q = sub.add_parser("psql")
     q.add_argument("psql_args", nargs=argparse.REMAINDER)
     q.set_defaults(fn=cmd_psql)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-EXPECTED = {"flare_ingest", "flare_process", "emissions_rollup", "emissions_analytics", "detector_retrain",
-            "calibration_import", "regressor_retrain"}
+EXPECTED = {"flare_ingest", "flare_process", "emissions_rollup", "emissions_analytics", "emissions_report",
+            "detector_retrain", "calibration_import", "regressor_retrain"}
 HEAVY = ("torch", "ultralytics", "rasterio", "sklearn", "pandas", "cv2", "boto3", "psycopg2", "scipy", "matplotlib")
 
 

@@ -121,3 +121,18 @@ def estimate_month(days: list[date], observed: dict[date, DayVolume], max_days: 
     hi = sum(observed[d].hi for d in in_month) + sum(f.hi for f in fills.values()) + half
     return MonthEstimate(len(days), len(in_month), vol_obs, estimate, min(lo, estimate), max(hi, estimate), n_fill,
                          sd if n_fill else None)
+
+
+def fill_days(days: list[date], observed: dict[date, DayVolume], max_days: int = 15) -> dict[date, DayVolume]:
+    """The day-by-day values ``estimate_month`` adds up over ``days``: an observed day as measured,
+    an unobserved one filled by the same rule (its bounds: the neighbours' mean bounds, without the
+    gap-filling error, which ``estimate_month`` adds for the month). Empty when there is no estimate."""
+    in_month = [d for d in days if d in observed]
+    fallback = _mean([observed[d] for d in in_month])
+    if fallback is None and not any(_neighbours(d, observed, max_days) for d in days):
+        return {}
+    fills = {d: _fill(d, observed, max_days, fallback) for d in days if d not in observed}
+    if any(f is None for f in fills.values()):
+        fallback = _mean([f for f in fills.values() if f is not None])
+        fills = {d: f or fallback for d, f in fills.items()}
+    return {d: observed[d] if d in observed else fills[d] for d in days}

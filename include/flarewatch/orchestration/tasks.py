@@ -382,3 +382,54 @@ def backfill_volumes(decision: dict, params: dict) -> dict:
         if model is None or version != f"regressor-v{decision['version']}":
             raise RuntimeError(f"the champion is {version}, not the promoted v{decision['version']}")
         return run(conn, model, cfg, start, end)
+
+
+# ------------------------------------------------------------------------------------------
+# emissions_report
+# ------------------------------------------------------------------------------------------
+def plan_reports(context, emission_analytics: Asset) -> list[dict]:
+    """The reports to make, one item per month and group: a manual ``month`` (YYYY-MM), else the
+    months of the analytics events, else the latest month with estimates; ``level`` and ``value``
+    (empty: all) pick the groups."""
+    from flarewatch.reports.data import latest_month, list_groups
+
+    params = context["params"]
+    level, value = (params.get("level") or "").strip() or None, (params.get("value") or "").strip() or None
+    with results_db() as conn:
+        if params.get("month"):
+            months = [parse_day(f"{params['month']}-01")]
+        else:
+            months = sorted({d.replace(day=1) for d in days_from_events(context, emission_analytics, key="months")})
+            if not months:
+                latest = latest_month(conn)
+                months = [latest] if latest else []
+        items = [{"month": m.isoformat(), "level": lv, "value": v}
+                 for m in months for lv, v in list_groups(conn, m, level, value if len(months) == 1 else None)
+                 if not value or v == value]
+    if not items:
+        log.warning("no report to make: no estimates for %s (run emissions_analytics first)", months)
+    return items
+
+
+def report_label(item: dict) -> str:
+    """How the grid labels a mapped report task: ``<YYYY-MM> <level>=<value>``."""
+    return f"{item['month'][:7]} {item['level']}={item['value']}"
+
+
+def make_report(item: dict) -> dict:
+    """Render one group's report and write what changed to ``s3://processed/reports/...``."""
+    from flarewatch.reports.publish import publish_month
+
+    cfg = settings()
+    with results_db(cfg) as conn:
+        [done] = publish_month(conn, s3_client(cfg), cfg, parse_day(item["month"]), item["level"], item["value"])
+    return done
+
+
+def summarise_reports(results: list[dict]) -> dict:
+    """Reports made, objects written (0 on a rerun over the same data) and where they are."""
+    results = list(results or [])
+    summary = {"reports": len(results), "objects_written": sum(len(r["written"]) for r in results),
+               "prefixes": sorted(r["prefix"] for r in results)}
+    log.info("reports: %d, objects written: %d", summary["reports"], summary["objects_written"])
+    return summary
