@@ -13,10 +13,11 @@ export YOLO_CONFIG_DIR := $(CURDIR)/.state/ultralytics
 export YOLO_OFFLINE := 1
 export MPLCONFIGDIR := $(CURDIR)/.state/cache/matplotlib
 
-.PHONY: help venv demo test lint test-unit test-reliability up down status psql summary env clean-state evaluate bench bench-memory train-detector train-regressor
+.PHONY: help venv demo report test lint test-unit test-reliability up down status psql summary env clean-state evaluate bench bench-memory train-detector train-regressor
 
 help:
 	@echo "make demo    - install if needed, start the local stack, run the daily pipeline over the demo dates"
+	@echo "make report MONTH=2025-06 [LEVEL=operator|field|country] [VALUE=name] - monthly reports into .state/reports/"
 	@echo "make test    - ruff, then the whole test suite (real Postgres + S3 servers started by the tests)"
 	@echo "make up/down - start (or heal: restarts what died)/stop the local stack (S3 server, PostgreSQL, Airflow)"
 	@echo "make psql    - psql on the results database (reads SQL from stdin when piped)"
@@ -43,6 +44,12 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 
 demo: $(STAMP)
 	$(FW) demo
+
+# One month's PDF / Excel / CSV reports from the results DB into .state/reports/month=.../<level>=.../
+# (LEVEL and VALUE empty: every operator, field and country).
+report: $(STAMP)
+	@test -n "$(MONTH)" || { echo "usage: make report MONTH=YYYY-MM [LEVEL=operator|field|country] [VALUE=name]"; exit 2; }
+	$(FW) report --month "$(MONTH)" --level "$(LEVEL)" --value "$(VALUE)" --out .state/reports
 
 up: $(STAMP)
 	$(FW) up

@@ -12,6 +12,7 @@ import os
 from datetime import date, timedelta
 from pathlib import Path
 
+import psycopg2.errors
 import pytest
 
 from flarewatch.analytics.refresh import refresh_analytics
@@ -50,7 +51,7 @@ def month_data(pg_dsn, s3_server):
     ensure_buckets(s3, ["rawdata", "processed"])
     with conn.cursor() as cur:
         cur.execute("INSERT INTO sites (site_id, name, field, operator, country, lat, lon, aoi_km) VALUES"
-                    " (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (site_id) DO UPDATE SET active = true", EXTRA_SITE)
+                    " (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (site_id) DO NOTHING", EXTRA_SITE)
         cur.execute("INSERT INTO calibration_measurements (site_id, period_start, period_end, volume_kscm,"
                     " volume_reported, unit_reported, source, source_key, imported_from, import_batch)"
                     " VALUES ('rumaila-n', '2025-07-01', '2025-07-31', 5.0, 5.0, 'kscm', 'TEST', 'r1', 'test', 't')"
@@ -65,10 +66,32 @@ def month_data(pg_dsn, s3_server):
     db.refresh_rollups(conn, days)
     refresh_analytics(conn, CFG, [MONTH])
     yield conn, s3, read_month(conn, MONTH, CFG)
-    with conn.cursor() as cur:  # other modules see the demo sites only
-        cur.execute("UPDATE sites SET active = false WHERE site_id = %s", (EXTRA_SITE[0],))
-    conn.commit()
+    _drop_site(conn, EXTRA_SITE[0])  # other modules see the demo sites only
     conn.close()
+
+
+def _drop_site(conn, site_id: str) -> None:
+    """Delete a site and every row naming it (tables with a site_id column, in foreign-key order)."""
+    tables = [r[0] for r in _rows(conn, "SELECT c.table_name FROM information_schema.columns c JOIN"
+                                        " information_schema.tables t USING (table_schema, table_name)"
+                                        " WHERE c.column_name = 'site_id' AND c.table_schema = 'public'"
+                                        " AND t.table_type = 'BASE TABLE' AND c.table_name <> 'sites'")]
+    for _ in range(len(tables) + 1):
+        left = []
+        for table in tables:
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(f"DELETE FROM {table} WHERE site_id = %s", (site_id,))
+                conn.commit()
+            except psycopg2.errors.ForeignKeyViolation:  # still referenced from a table not emptied yet
+                conn.rollback()
+                left.append(table)
+        tables = left
+        if not tables:
+            break
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM sites WHERE site_id = %s", (site_id,))
+    conn.commit()
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +111,8 @@ def _pdf_pages(body: bytes) -> list[str]:
 
     pdf = pdfium.PdfDocument(body)
     try:
-        return [pdf[i].get_textpage().get_text_range() for i in range(len(pdf))]
+        # words as a reader sees them: line breaks and hyphen-free wraps become single spaces
+        return [" ".join(pdf[i].get_textpage().get_text_range().split()) for i in range(len(pdf))]
     finally:
         pdf.close()
 

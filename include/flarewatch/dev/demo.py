@@ -24,6 +24,7 @@ from flarewatch.store.summary import summary_lines
 PIPELINE_DAGS = ("flare_ingest", "flare_process", "emissions_rollup")
 CALIBRATION_DAG = "calibration_import"
 ANALYTICS_DAG = "emissions_analytics"
+REPORT_DAG = "emissions_report"
 
 
 def _print(msg: str = "") -> None:
@@ -76,16 +77,19 @@ def create_backfill(api: AirflowApi, start: date, end: date):
                                reprocess="completed", max_active_runs=4)
 
 
-def load_demo_calibration(api: AirflowApi, paths, start: date, end: date, log=_print) -> str | None:
-    """Upload the simulator's meter readings (with their gaps and bad rows) and trigger calibration_import."""
+def _stack_s3(paths):
+    """boto3 client for the local stack's S3 server."""
     import boto3
 
+    conn_json = json.loads(localstack.stack_env(paths)["AIRFLOW_CONN_FLAREWATCH_S3"])
+    return boto3.client("s3", endpoint_url=conn_json["extra"]["endpoint_url"], aws_access_key_id=conn_json["login"],
+                        aws_secret_access_key=conn_json["password"], region_name="us-east-1")
 
-    env = localstack.stack_env(paths)
-    conn_json = json.loads(env["AIRFLOW_CONN_FLAREWATCH_S3"])
-    s3 = boto3.client("s3", endpoint_url=conn_json["extra"]["endpoint_url"], aws_access_key_id=conn_json["login"],
-                      aws_secret_access_key=conn_json["password"], region_name="us-east-1")
-    uri = upload_demo_calibration(s3, Settings.from_env(env), load_sites(), start, end)
+
+def load_demo_calibration(api: AirflowApi, paths, start: date, end: date, log=_print) -> str | None:
+    """Upload the simulator's meter readings (with their gaps and bad rows) and trigger calibration_import."""
+    s3 = _stack_s3(paths)
+    uri = upload_demo_calibration(s3, Settings.from_env(localstack.stack_env(paths)), load_sites(), start, end)
     run_id = api.trigger(CALIBRATION_DAG)
     log(f"  calibration  simulated meter readings {uri}; calibration_import run {run_id}")
     return run_id
@@ -154,6 +158,34 @@ def run_analytics(api: AirflowApi, conn, start: date, end: date, log=_print) -> 
     return True
 
 
+def run_reports(api: AirflowApi, paths, start: date, end: date, log=_print) -> bool:
+    """A manual emissions_report run per demo month (the analytics run's asset event starts one
+    too: same bytes, so whichever comes second writes nothing); prints where the reports are."""
+    months = sorted({start.replace(day=1), end.replace(day=1)})
+    s3, bucket = _stack_s3(paths), Settings.from_env(localstack.stack_env(paths)).processed_bucket
+    for month in months:
+        run_id = api.trigger(REPORT_DAG, conf={"month": f"{month:%Y-%m}", "level": "", "value": ""})
+        deadline, state = time.time() + 600, None
+        while time.time() < deadline:
+            state = api.run_state(REPORT_DAG, run_id)
+            if state in ("success", "failed"):
+                break
+            time.sleep(2)
+        if state != "success":
+            log(f"\nemissions_report run {run_id} ended {state}; open {api.base}/dags/{REPORT_DAG} to see why.")
+            return False
+        prefix = f"reports/month={month:%Y-%m}/"
+        keys = sorted(o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+                      for o in page.get("Contents", []))
+        folders = sorted({k.rsplit("/", 1)[0] for k in keys})
+        log(f"\nMonthly reports for {month:%Y-%m} ({len(folders)} groups; report.pdf, report.xlsx, daily.csv, "
+            f"sites.csv, alerts.csv, reconciliation.csv in each; files under {paths.s3}/{bucket}/):")
+        for folder in folders:
+            log(f"  s3://{bucket}/{folder}/")
+    log("  one report locally: make report MONTH=YYYY-MM LEVEL=operator VALUE=\"<operator>\" (into .state/reports/)")
+    return True
+
+
 def _wait_for_dags(api: AirflowApi, timeout: float) -> dict[str, bool] | None:
     """dag_id -> is_paused once the pipeline and calibration DAGs are parsed; None after ``timeout`` s."""
     deadline = time.time() + timeout
@@ -162,7 +194,7 @@ def _wait_for_dags(api: AirflowApi, timeout: float) -> dict[str, bool] | None:
             dags = api.dags(limit=100)
         except RuntimeError:
             dags = {}
-        if set(PIPELINE_DAGS) | {CALIBRATION_DAG, ANALYTICS_DAG} <= set(dags):
+        if set(PIPELINE_DAGS) | {CALIBRATION_DAG, ANALYTICS_DAG, REPORT_DAG} <= set(dags):
             return dags
         if time.time() > deadline:
             return None
@@ -184,11 +216,11 @@ def run_demo(start: date, n_days: int, timeout: float, log: Callable[[str], None
         if dags is None:
             log(f"DAGs not parsed after 180 s; see {paths.logs}/dag-processor.log")
             return 1
-        for dag_id in (*PIPELINE_DAGS, CALIBRATION_DAG, ANALYTICS_DAG):
+        for dag_id in (*PIPELINE_DAGS, CALIBRATION_DAG, ANALYTICS_DAG, REPORT_DAG):
             if dags[dag_id]:
                 api.unpause(dag_id)
-        log("  flare_ingest, flare_process, emissions_rollup, emissions_analytics, calibration_import are parsed and "
-            "unpaused")
+        log("  flare_ingest, flare_process, emissions_rollup, emissions_analytics, emissions_report, calibration_import "
+            "are parsed and unpaused")
         calibration_run = load_demo_calibration(api, paths, start, end, log)
 
         # flare_ingest runs at 06:00 UTC for the previous day: acquisition day D is the run of D+1.
@@ -245,6 +277,8 @@ def run_demo(start: date, n_days: int, timeout: float, log: Callable[[str], None
                 log(line)
             print_calibration(api, conn, calibration_run, log)
             if not run_analytics(api, conn, start, end, log):
+                return 1
+            if not run_reports(api, paths, start, end, log):
                 return 1
         finally:
             conn.close()

@@ -212,4 +212,4 @@ def group_report(month_data: dict, level: str, value: str) -> ReportData:
         sites=sites, daily=daily,
         flares=flare_locations([d for d in month_data["detections"] if d["site_id"] in ids]),
         alerts=[a for a in month_data["alerts"] if a["site_id"] in ids],
-        reconciliation=recon, factors=factors, data_through=month_data["inputs"]["data_through"])
+        reconciliation=recon, factors=factors, data_through=est[(level, value)]["data_through"])

@@ -16,6 +16,7 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 DPI = 200
 BAND = "#f4a261"
@@ -65,7 +66,7 @@ def daily_chart(days: list[dict], data_through=None) -> bytes:
     if part:
         handles.insert(3, Line2D([], [], ls="", marker="D", color=OBS, mfc="white", ms=4, label="some sites observed"))
     if data_through is not None and x and x[0] <= data_through < x[-1]:
-        ax.axvline(data_through, color="black", ls="--", lw=0.8)
+        ax.axvline(mdates.date2num(data_through) + half, color="black", ls="--", lw=0.8)
         handles.append(Line2D([], [], color="black", ls="--", lw=0.8, label=f"data through {data_through:%d %b}"))
     if not have:
         ax.text(0.5, 0.5, "no observed day: no estimate", transform=ax.transAxes, ha="center", va="center")
@@ -100,18 +101,34 @@ def site_bars(sites: list[dict]) -> bytes:
     for i, s in enumerate(ranked):
         if s["volume_estimate_kscm"] is None:
             ax.text(0, i, "  no observed day: no estimate", va="center", fontsize=7)
-    ax.set_yticks(y, [f"{_short(s['name'])}\n{100 * s['completeness']:.0f} % observed" for s in ranked], fontsize=7.5)
-    ax.set_xlabel(f"flared volume in the month ({UNIT})")
+    ax.set_yticks(y, [f"{_short(s['name'], 36)}\n{100 * s['completeness']:.0f} % of days observed" for s in ranked],
+                  fontsize=7.5)
+    ax.set_xlabel(f"flared volume in the month ({UNIT})", fontsize=9)
     ax.set_xlim(left=0)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.grid(axis="x", color="#e5e5e5", lw=0.6)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(ranked) < 4 else -0.1), ncol=3, fontsize=7.5,
-              frameon=False)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=7.5, frameon=False)
     ax.tick_params(axis="x", labelsize=8)
     return _png(fig)
 
 
 def _fmt(v: float) -> str:
     return f"{v:,.0f}" if v >= 10 else f"{v:,.1f}"
+
+
+def _frame(lons: list[float], lats: list[float], pad_deg: float, coslat: float, ratio: float = 1.35):
+    """x and y limits around the points, widened (or heightened) to about ``ratio`` width / height
+    in ground distance, so a north-south group does not become a thin strip."""
+    x0, x1 = min(lons) - pad_deg / coslat, max(lons) + pad_deg / coslat
+    y0, y1 = min(lats) - pad_deg, max(lats) + pad_deg * 1.4  # room for the site names above
+    w, h = (x1 - x0) * coslat, y1 - y0
+    if w < ratio * h:
+        grow = (ratio * h - w) / coslat / 2
+        x0, x1 = x0 - grow, x1 + grow
+    elif w > ratio * h * 1.6:
+        grow = (w / (ratio * 1.6) - h) / 2
+        y0, y1 = y0 - grow, y1 + grow
+    return (x0, x1), (y0, y1)
 
 
 def site_map(sites: list[dict], flares: list[dict]) -> bytes:
@@ -136,33 +153,39 @@ def site_map(sites: list[dict], flares: list[dict]) -> bytes:
         ax.add_patch(Rectangle((s["lon"] - half_lon, s["lat"] - half_lat), 2 * half_lon, 2 * half_lat, fill=False,
                                ec="#555555", lw=0.8, ls=":", zorder=1))
         ax.plot(s["lon"], s["lat"], "s", color="#555555", ms=4, zorder=3)
-        ax.annotate(_short(s["name"], 34), (s["lon"], s["lat"] + half_lat), xytext=(0, 4), textcoords="offset points",
-                    ha="center", va="bottom", fontsize=8, fontweight="bold", zorder=5)
+        ax.annotate(_short(s["name"], 40), (s["lon"], s["lat"] + half_lat), xytext=(0, 4), textcoords="offset points",
+                    ha="center", va="bottom", fontsize=8, fontweight="bold", zorder=5,
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
     if flares:
         ax.scatter([f["lon"] for f in flares], [f["lat"] for f in flares], s=[size(f["volume_kscm"]) for f in flares],
                    c="#e63946", alpha=0.55, edgecolors="#7f1d1d", linewidths=0.6, zorder=4)
-    if detailed:
-        top = sorted(flares, key=lambda f: -f["volume_kscm"])[:8]
-        for f in top:
-            ax.annotate(f"{_fmt(f['volume_kscm'])} ({f['days']} d)", (f["lon"], f["lat"]), xytext=(7, -3),
-                        textcoords="offset points", fontsize=6.5, color="#7f1d1d", zorder=6)
+    if lats:
+        (x0, x1), (y0, y1) = _frame(lons, lats, pad_deg, coslat)
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+    if detailed and lats:
+        placed: list[tuple[float, float]] = []
+        min_gap = 0.045 * (y1 - y0)  # a label per flare unless another label is this close
+        for f in sorted(flares, key=lambda f: -f["volume_kscm"])[:12]:
+            if any(math.hypot((f["lon"] - px) * coslat, f["lat"] - py) < min_gap for px, py in placed):
+                continue
+            placed.append((f["lon"], f["lat"]))
+            ax.annotate(f"{_fmt(f['volume_kscm'])} ({f['days']} d)", (f["lon"], f["lat"]), xytext=(9, 0),
+                        textcoords="offset points", va="center", fontsize=6.5, color="#7f1d1d", zorder=6)
     if not flares:
         ax.text(0.5, 0.04, "no flare detected on the observed days of the month", transform=ax.transAxes,
                 ha="center", fontsize=8)
-    if lats:
-        ax.set_xlim(min(lons) - pad_deg / coslat, max(lons) + pad_deg / coslat)
-        ax.set_ylim(min(lats) - pad_deg, max(lats) + pad_deg * 1.3)
     ax.set_aspect(1 / coslat)
-    ax.set_xlabel("longitude (°)")
-    ax.set_ylabel("latitude (°)")
+    ax.set_xlabel("longitude (°)", fontsize=9)
+    ax.set_ylabel("latitude (°)", fontsize=9)
     ax.ticklabel_format(useOffset=False, style="plain")
     ax.grid(color="#eeeeee", lw=0.6)
-    handles = [Line2D([], [], ls="", marker="s", color="#555555", ms=4, label="site (dotted: monitored area)")]
+    handles = [Line2D([], [], ls="", marker="s", color="#555555", ms=4, label="site (dotted: area monitored)")]
     if vmax > 0:
         for v in (vmax, vmax / 4, vmax / 16):
             handles.append(Line2D([], [], ls="", marker="o", color="#e63946", alpha=0.55, mec="#7f1d1d",
-                                  ms=math.sqrt(size(v)), label=f"flare, {_fmt(v)} {UNIT} observed"))
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize=7.5, frameon=False,
-              labelspacing=1.3, borderpad=0.8)
+                                  ms=math.sqrt(size(v)), label=f"flare, {_fmt(v)} {UNIT}"))
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(handles), fontsize=7.5,
+              frameon=False, borderpad=0.8, handletextpad=1.0, columnspacing=1.6)
     ax.tick_params(labelsize=8)
     return _png(fig)

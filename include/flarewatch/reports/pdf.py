@@ -63,9 +63,10 @@ def _image(png: bytes, width: float) -> Image:
     return Image(io.BytesIO(png), width=width, height=width * h / w)
 
 
-def _table(rows: list[list], widths: list[float], header_rows: int = 1, total_row: bool = False) -> Table:
+def _table(rows: list[list], widths: list[float], header_rows: int = 1, total_row: bool = False,
+           right: tuple[int, ...] = ()) -> Table:
     t = Table(rows, colWidths=widths, repeatRows=header_rows)
-    style = [("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#bbbbbb")),
+    style = [*[("ALIGN", (c, header_rows), (c, -1), "RIGHT") for c in right], ("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#bbbbbb")),
              ("BACKGROUND", (0, 0), (-1, header_rows - 1), colors.HexColor("#e8edf3")),
              ("VALIGN", (0, 0), (-1, -1), "TOP"), ("FONTSIZE", (0, 0), (-1, -1), 7.5),
              ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 3)]
@@ -77,9 +78,7 @@ def _table(rows: list[list], widths: list[float], header_rows: int = 1, total_ro
 
 def _title_page(data: ReportData) -> list:
     g = data.group
-    sr = g["scenario_sources"]
-    ce_d = sr.get("default", {}).get("combustion_efficiency", data.factors["combustion_efficiency"])
-    ce_m = sr.get("measured_ce", {}).get("combustion_efficiency", data.factors["measured_combustion_efficiency"])
+    ce_d, ce_m = _efficiencies(data)
     key = [
         [_p("<b>Flared gas, whole month (estimate)</b>", CELL),
          _p(f"{_band(g['volume_estimate_kscm'], g['volume_lo_kscm'], g['volume_hi_kscm'])} {KSCM}<br/>"
@@ -120,12 +119,21 @@ def _title_page(data: ReportData) -> list:
     ]
 
 
+def _efficiencies(data: ReportData) -> tuple[float, float]:
+    sr = data.group["scenario_sources"]
+    return (sr.get("default", {}).get("combustion_efficiency", data.factors["combustion_efficiency"]),
+            sr.get("measured_ce", {}).get("combustion_efficiency", data.factors["measured_combustion_efficiency"]))
+
+
 def _sites_table(data: ReportData) -> Table:
-    head = ["Site", "Observed\nsite-days", f"Observed\n({KSCM})", f"Estimate [90 %]\n({KSCM})", "CO2\n(t, 0.98)",
-            "CO2e\n(t, 0.98)", "CO2e\n(t, 0.91)", "Complete-\nness"]
+    ce_d, ce_m = _efficiencies(data)
+    head = ["Site", "Observed\nsite-days", f"Observed\n({KSCM})", f"Estimate [90 %]\n({KSCM})",
+            f"CO<sub>2</sub>\n(t, {ce_d:g})", f"CO<sub>2</sub>e\n(t, {ce_d:g})", f"CO<sub>2</sub>e\n(t, {ce_m:g})",
+            "Complete-\nness"]
     rows = [[_p(f"<b>{h}</b>".replace("\n", "<br/>"), CELL) for h in head]]
     for s in data.sites:
-        rows.append([_p(_e(s["name"]), CELL), f"{s['observed_site_days']}/{s['calendar_site_days']}",
+        rows.append([_p(f"{_e(s['name'])} <font color='#666666'>({_e(s['site_id'])})</font>", CELL),
+                     f"{s['observed_site_days']}/{s['calendar_site_days']}",
                      _n(s["volume_observed_kscm"]),
                      _p(_band(s["volume_estimate_kscm"], s["volume_lo_kscm"], s["volume_hi_kscm"]), CELL),
                      _n(s["co2_t"]), _n(s["co2e_t"]), _n(s["co2e_measured_ce_t"]), f"{100 * s['completeness']:.0f} %"])
@@ -136,20 +144,21 @@ def _sites_table(data: ReportData) -> Table:
                  _n(g["co2_t"]), _n(g["co2e_t"]), _n(g["co2e_measured_ce_t"]), f"{100 * g['completeness']:.0f} %"])
     w = WIDTH
     return _table(rows, [w * 0.25, w * 0.09, w * 0.1, w * 0.18, w * 0.09, w * 0.1, w * 0.1, w * 0.09],
-                  total_row=True)
+                  total_row=True, right=(1, 2, 4, 5, 6, 7))
 
 
 def _alerts_table(data: ReportData) -> list:
     if not data.alerts:
         return [_p("No alert for these sites in the month.")]
+    names = {s["site_id"]: s["name"] for s in data.sites}
     rows = [[_p(f"<b>{h}</b>", CELL) for h in ("Days", "Site", "Kind", "Severity", "Status", "What")]]
     for a in data.alerts:
         days = f"{a['period_start']:%d %b}" + ("" if a["period_end"] == a["period_start"]
                                                else f"\u2013{a['period_end']:%d %b}")
-        rows.append([days, _p(_e(a["site_id"]), CELL), _p(_e(a["kind"].replace("_", " ")), CELL), a["severity"],
+        rows.append([days, _p(_e(names.get(a["site_id"], a["site_id"])), CELL), _p(_e(a["kind"].replace("_", " ")), CELL), a["severity"],
                      a["status"], _p(_e(a["message"]), CELL)])
     w = WIDTH
-    return [_table(rows, [w * 0.12, w * 0.13, w * 0.14, w * 0.09, w * 0.11, w * 0.41])]
+    return [_table(rows, [w * 0.12, w * 0.17, w * 0.13, w * 0.09, w * 0.11, w * 0.38])]
 
 
 FLAG_WORDS = {"under_reported": "report BELOW interval", "over_reported": "report above interval",
@@ -159,43 +168,58 @@ FLAG_WORDS = {"under_reported": "report BELOW interval", "over_reported": "repor
 def _recon_table(data: ReportData) -> list:
     if not data.reconciliation:
         return [_p("No reported or metered volume covers these sites in the month.")]
+    names = {s["site_id"]: s["name"] for s in data.sites}
     rows = [[_p(f"<b>{h}</b>", CELL) for h in ("Site / operator", "Source", f"Reported ({KSCM})", "Days",
                                                  f"FlareWatch, same days [90 %] ({KSCM})", "Ratio", "Reading")]]
     for r in data.reconciliation:
-        who = r["group_value"] if r["group_level"] == "site" else f"{r['group_value']} (operator)"
+        who = names.get(r["group_value"], r["group_value"]) if r["group_level"] == "site" else \
+            f"{r['group_value']} (operator total)"
         rows.append([_p(_e(who), CELL), _p(_e(r["source"]), CELL), _n(r["reported_kscm"]), str(r["reported_days"]),
                      _p(_band(r["estimate_kscm"], r["estimate_lo_kscm"], r["estimate_hi_kscm"]), CELL),
                      _n(r["ratio"], 2), _p(FLAG_WORDS.get(r["flag"], r["flag"]), CELL)])
     w = WIDTH
-    return [_table(rows, [w * 0.2, w * 0.12, w * 0.12, w * 0.07, w * 0.23, w * 0.08, w * 0.18]),
+    return [_table(rows, [w * 0.2, w * 0.12, w * 0.12, w * 0.07, w * 0.23, w * 0.08, w * 0.18], right=(2, 3, 5)),
             _p("Ratio = FlareWatch estimate / reported volume over the days the report covers. "
                "A report below FlareWatch's interval may be under-reporting; above it, the satellites may have "
                "missed flares.", SMALL)]
 
 
+EF_SOURCES = {
+    "co2": "1.935 t CO2 per thousand m3 (0.0548 t/Mcf), the default of open flaring monitors",
+    "ch4": "associated-gas methane fraction 0.80 (typical; an assumption), density 0.678 kg/m3 at 15 C",
+    "gwp": "methane GWP 30 (World Bank GGFR convention)",
+}
+
+
 def _methods(data: ReportData) -> list:
     g, f = data.group, data.factors
     sr = g["scenario_sources"]
+    site_method = data.sites[0]["method"] if data.sites else g["method"]
     rows = [
-        ("Gap filling", g["method"]),
+        ("Gap filling (per site)", site_method),
+        ("Group totals", "the sites' estimates and bounds added up (bounds added: conservative)"),
         ("Daily band (chart)", "observed day: its flares' 90 % bounds added up; filled day: the neighbours' mean "
                                "bounds widened by 1.645 x the leave-one-out fill error sd. The month's interval "
                                "adds the fill error as 1.645 x sd x sqrt(filled days), so it is narrower than the "
                                "sum of the daily bands."),
-        ("Group totals", "sums of the sites' estimates and bounds (bounds added: conservative)"),
-        ("CO2", f"volume x {f['co2_t_per_kscm']:g} t CO2 per thousand m3 x combustion efficiency"),
-        ("CH4 slip", f"volume x CH4 fraction {f['methane_fraction_vol']:g} x (1 - efficiency) x "
-                     f"{f['methane_density_kg_m3']:g} kg/m3; CO2e = CO2 + CH4 x GWP {f['methane_gwp']:g}"),
+        ("CO2", f"volume x {f['co2_t_per_kscm']:g} t CO2 per thousand m3 x combustion efficiency; source: "
+                + EF_SOURCES["co2"]),
+        ("CH4 slip and CO2e", f"CH4 = volume x CH4 fraction {f['methane_fraction_vol']:g} x (1 - efficiency) x "
+                              f"{f['methane_density_kg_m3']:g} kg/m3; CO2e = CO2 + CH4 x {f['methane_gwp']:g}; "
+                              f"sources: {EF_SOURCES['ch4']}; {EF_SOURCES['gwp']}"),
     ]
-    for name, label in (("default", "Scenario 1 (default)"), ("measured_ce", "Scenario 2 (measured)")):
+    for name, label in (("default", "Scenario 1: default efficiency"), ("measured_ce", "Scenario 2: measured")):
         s = sr.get(name)
         if s:
-            rows.append((label, f"combustion efficiency {s['combustion_efficiency']:g}: {s['source']}"))
+            rows.append((label, f"{s['combustion_efficiency']:g}: {s['source']}"))
     rows.append(("Completeness", "observed site-days / calendar site-days (days before a site's first scene are "
                                  "not counted); a day is observed when processing handled it and a sensor saw the "
                                  "site"))
     rows.append(("Flares on the map", "detections of the month's processed days within 300 m of each other drawn "
                                       "as one flare, sized by the volume observed on its days (days in brackets)"))
+    rows.append(("Alerts", "alerts table: rules (threshold, consecutive flaring, new flare site, reported gap) and "
+                           "anomalies (robust median / MAD, local outlier factor) whose days overlap the month; "
+                           "status as of the report"))
     rows.append(("Sources of the numbers", "results database tables emissions_monthly_estimate, kpi_monthly, alerts, "
                                            "reconciliation_monthly, emissions_daily, flare_detections, flare_emissions"))
     if data.data_through is not None:
@@ -241,8 +265,9 @@ def build_pdf(data: ReportData, charts: dict[str, bytes]) -> bytes:
                  "background map (offline).", SMALL),
               _image(charts["map"], WIDTH)]
     story += [PageBreak(), _p("Site totals", H2), _sites_table(data),
-              _p("Estimate = whole month with unobserved days filled; CO2 and CO2e in tonnes at combustion "
-                 "efficiency 0.98 (default) and 0.91 (measured on real flares).", SMALL)]
+              _p("Estimate = whole month with unobserved days filled; CO<sub>2</sub> and CO<sub>2</sub>e in tonnes at "
+                 "combustion efficiency {:g} (default) and {:g} (measured on real flares).".format(*_efficiencies(data)),
+                 SMALL)]
     story += [KeepTogether([_p("Alerts of the month", H2), *_alerts_table(data)])]
     story += [KeepTogether([_p("Reported vs observed", H2), *_recon_table(data)])]
     story += [PageBreak(), *_methods(data)]
