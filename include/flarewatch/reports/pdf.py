@@ -128,7 +128,7 @@ def _efficiencies(data: ReportData) -> tuple[float, float]:
 def _sites_table(data: ReportData) -> Table:
     ce_d, ce_m = _efficiencies(data)
     head = ["Site", "Observed\nsite-days", f"Observed\n({KSCM})", f"Estimate [90 %]\n({KSCM})",
-            f"CO<sub>2</sub>\n(t, {ce_d:g})", f"CO<sub>2</sub>e\n(t, {ce_d:g})", f"CO<sub>2</sub>e\n(t, {ce_m:g})",
+            f"CO2\n(t, {ce_d:g})", f"CO2e\n(t, {ce_d:g})", f"CO2e\n(t, {ce_m:g})",
             "Complete-\nness"]
     rows = [[_p(f"<b>{h}</b>".replace("\n", "<br/>"), CELL) for h in head]]
     for s in data.sites:
