@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS emissions_monthly_estimate (
     observed_site_days     integer NOT NULL,
     unprocessed_site_days  integer NOT NULL,
     completeness           double precision NOT NULL,   -- observed / calendar site-days
-    data_through           date,                        -- last acquisition date with scenes (the month may be open)
+    data_through           date,                        -- last day of the month with any site-day row (the month may be open)
     volume_observed_kscm   double precision NOT NULL,
     volume_estimate_kscm   double precision,            -- NULL: no observed day to fill from
     volume_lo_kscm         double precision,

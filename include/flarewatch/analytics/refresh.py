@@ -1,7 +1,7 @@
 """Refresh the analytics tables for some months: read the rollups, compute, write (one transaction).
 
 Reads ``emissions_daily`` (with the day's flare temperature and FRP from ``flare_detections``),
-``sites``, ``scenes`` (each site's first day, the last acquisition date) and
+``sites``, ``scenes`` (each site's first day) and
 ``calibration_measurements``; writes ``emissions_monthly_estimate``, ``kpi_monthly`` and
 ``reconciliation_monthly`` (the months' rows replaced: a rerun leaves the same rows) and upserts
 ``alerts`` on their natural key (status untouched). An open or acknowledged alert of those months
@@ -40,7 +40,7 @@ def _fetch(conn, sql: str, args) -> list[dict]:
 
 
 def read_inputs(conn, start: date, end: date) -> dict:
-    """Sites, their series over ``start`` .. ``end``, the last acquisition date, calibration rows."""
+    """Sites, their series over ``start`` .. ``end``, calibration rows."""
     sites = _fetch(conn, "SELECT s.site_id, s.field, s.operator, s.country, min(sc.acquisition_date) AS first_day"
                          " FROM sites s LEFT JOIN scenes sc USING (site_id) WHERE s.active"
                          " GROUP BY s.site_id, s.field, s.operator, s.country ORDER BY s.site_id", ())
@@ -50,10 +50,9 @@ def read_inputs(conn, start: date, end: date) -> dict:
         series[r["site_id"]].append(SiteDay(
             r["site_id"], r["day"], r["status"], bool(r["observed"]), r["n_flares"], r["volume_kscm"],
             r["volume_lo_kscm"], r["volume_hi_kscm"], r["temperature_k"], r["frp_mw"]))
-    through = _fetch(conn, "SELECT max(acquisition_date) AS d FROM scenes", ())[0]["d"]
     reported = _fetch(conn, "SELECT site_id, source, period_start, period_end, volume_kscm FROM calibration_measurements"
                             " WHERE period_end >= %s AND period_start <= %s", (start, end))
-    return {"sites": sites, "series": dict(series), "data_through": through, "reported": reported}
+    return {"sites": sites, "series": dict(series), "reported": reported}
 
 
 def compute_month(month: date, inputs: dict, settings: Settings) -> dict:
@@ -63,6 +62,9 @@ def compute_month(month: date, inputs: dict, settings: Settings) -> dict:
     factors = scenarios.scenario_factors(ef, cfg)
     sources = scenarios.scenario_sources(ef, cfg)
     days_in_month = set(month_days(month))
+    # the last day of this month with any site-day row: it depends on this month's data only (not
+    # on the scheduler's own run for yesterday, months later)
+    through = max((d.day for ser in inputs["series"].values() for d in ser if month <= d.day <= end), default=None)
     estimates, kpi_rows, recon, alerts = [], [], [], []
     site_est: dict[str, dict] = {}
     for site in inputs["sites"]:
@@ -75,7 +77,7 @@ def compute_month(month: date, inputs: dict, settings: Settings) -> dict:
         est = estimate_month(cal_days, observed, cfg.gapfill_max_days)
         unprocessed = sum(1 for d in series if d.day in days_in_month and d.status != "processed")
         row = _estimate_row("site", sid, month, 1, est.calendar_days, est.observed_days, unprocessed,
-                            est.volume_observed, est.estimate, est.lo, est.hi, inputs["data_through"], factors,
+                            est.volume_observed, est.estimate, est.lo, est.hi, through, factors,
                             sources, METHOD.format(k=cfg.gapfill_max_days))
         estimates.append(row)
         site_est[sid] = row
@@ -103,7 +105,7 @@ def compute_month(month: date, inputs: dict, settings: Settings) -> dict:
                 groups[site[level]].append(site)
         for value, members in sorted(groups.items()):
             rows = [site_est[s["site_id"]] for s in members]
-            estimates.append(_group_estimate(level, value, month, rows, inputs["data_through"], factors, sources,
+            estimates.append(_group_estimate(level, value, month, rows, through, factors, sources,
                                              METHOD.format(k=cfg.gapfill_max_days)))
             krows = [k for k in kpi_rows if k["group_level"] == "site" and k["group_value"] in {s["site_id"] for s in members}]
             kpi_rows.append(_kpi_row(level, value, month, kpis.sum_kpis(krows), estimates[-1]))
