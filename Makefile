@@ -23,7 +23,7 @@ help:
 	@echo "make psql    - psql on the results database (reads SQL from stdin when piped)"
 	@echo "make status  - each local-stack component up or down (and why, with its last log lines)"
 	@echo "make env     - export lines for the local stack (secrets masked; SHOW_SECRETS=1 prints them)"
-	@echo "make test-reliability - the reliability tests, the full local stack included"
+	@echo "make test-reliability - the fault-injection suite and the local-stack healing tests (bad tiles, killed servers and tasks)"
 	@echo "make evaluate - YOLO vs threshold detector, learned regressor vs calibrations, on held-out data (one JSON)"
 	@echo "make bench   - detector chips/s per runtime (PyTorch, ONNX Runtime, OpenVINO) and per-tile task tiles/s"
 	@echo "make bench-memory - peak memory of processing one tile, and per pixel as tiles grow"
@@ -79,8 +79,9 @@ lint: $(STAMP)
 test-unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
-# Tests marked `reliability`, including those that start the whole local stack (Airflow too) on free
-# ports in a temporary state folder (FLAREWATCH_STACK_TESTS=1; `make test` skips those).
+# Tests marked `reliability`: the fault-injection suite (tests/reliability, also in `make test`) and
+# the tests that start the whole local stack (Airflow too) on free ports in a temporary state folder
+# (FLAREWATCH_STACK_TESTS=1; `make test` skips those unless it is set, as .ci/run does).
 test-reliability: $(STAMP)
 	FLAREWATCH_STACK_TESTS=1 $(PY) -m pytest -q -m reliability
 
