@@ -253,16 +253,19 @@ def temporary_database(server_dsn: str, prefix: str = "fw_tmp") -> Iterator[str]
     import psycopg2
     from psycopg2.extensions import make_dsn, parse_dsn
 
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(server_dsn)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
+    def admin(sql: str) -> None:
+        # a connection per statement: the server may have been restarted in between (a fault-injection test)
+        conn = psycopg2.connect(server_dsn)
+        conn.autocommit = True
         try:
-            yield make_dsn(**{**parse_dsn(server_dsn), "dbname": name})
+            with conn.cursor() as cur:
+                cur.execute(sql)
         finally:
-            with admin.cursor() as cur:
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.close()
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_dsn(**{**parse_dsn(server_dsn), "dbname": name})
     finally:
-        admin.close()
+        admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
