@@ -12,8 +12,11 @@ cases are independent of their order.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import tempfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -23,6 +26,24 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DAYS = [date(2025, 8, 5), date(2025, 8, 6)]  # dates no other test uses
 SITES = ["ahvaz-w", "cantarell", "ebocha", "hassi-messaoud", "parshall", "rumaila-n"]
+
+
+_WORKER = """
+import json, sys
+from flarewatch.store import db
+
+if sys.argv[2]:
+    real = db.replace_site_day_results
+
+    def announced(conn, site_id, *args, **kwargs):
+        real(conn, site_id, *args, **kwargs)
+        print("WROTE", site_id, flush=True)
+
+    db.replace_site_day_results = announced
+from flarewatch.orchestration import tasks
+
+print(json.dumps(tasks.process_batch(json.loads(sys.argv[1]))), flush=True)
+"""
 
 
 def pytest_collection_modifyitems(config, items):
@@ -73,8 +94,6 @@ class SuiteS3:
 @pytest.fixture(scope="package")
 def suite_s3(airflow_env):
     """The suite's S3 server; the FlareWatch S3 connection points at it while the suite runs."""
-    import json
-
     folder = Path(tempfile.mkdtemp(prefix="flarewatch-rel-s3-"))
     srv = SuiteS3(folder)
     old = os.environ["AIRFLOW_CONN_FLAREWATCH_S3"]
@@ -112,6 +131,7 @@ class Pipeline:
         self.conn = db.connect(pg_dsn)
         self.reference: dict | None = None
         self._s3 = None
+        self.worker_logs: list[Path] = []
 
     # ---- clients -----------------------------------------------------------------------
     @property
@@ -217,6 +237,22 @@ class Pipeline:
         assert report["checked"] >= len(SITES) * len(days) - 1
         assert self.duplicates() == 0
 
+    # ---- a task in its own process (a worker that can be killed) -----------------------
+    def spawn_batch(self, day: date, sites=SITES, *, announce_writes: bool = False) -> subprocess.Popen:
+        """``orchestration.tasks.process_batch`` of one batch in a new Python process, with the
+        FlareWatch connections of this suite; ``announce_writes``: it prints ``WROTE <site>`` on
+        stdout after each site-day's rows are committed."""
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "include"),
+                                                                          os.environ.get("PYTHONPATH")]))}
+        batch = {"acquisition_date": day.isoformat(), "site_ids": list(sites)}
+        log = tempfile.NamedTemporaryFile(prefix="flarewatch-rel-worker-", suffix=".log", delete=False)
+        try:  # stdout: its log lines and WROTE lines (read them); stderr to a file, so the worker never blocks on it
+            return subprocess.Popen([sys.executable, "-c", _WORKER, json.dumps(batch), "1" if announce_writes else ""],
+                                    env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+        finally:
+            log.close()
+            self.worker_logs.append(Path(log.name))
+
     # ---- objects -----------------------------------------------------------------------
     def tile_key(self, site: str, day: date) -> str:
         from flarewatch.store import objects as storage
@@ -264,3 +300,5 @@ def pipe(dags, suite_s3, pg_dsn):
     p.assert_audit_clean()
     yield p
     p.conn.close()
+    for log in p.worker_logs:
+        log.unlink(missing_ok=True)
