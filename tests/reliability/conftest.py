@@ -22,10 +22,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from reliability_days import DAYS, SITES
 
 REPO = Path(__file__).resolve().parents[2]
-DAYS = [date(2025, 8, 5), date(2025, 8, 6)]  # dates no other test uses
-SITES = ["ahvaz-w", "cantarell", "ebocha", "hassi-messaoud", "parshall", "rumaila-n"]
 
 
 _WORKER = """
@@ -44,14 +43,6 @@ from flarewatch.orchestration import tasks
 
 print(json.dumps(tasks.process_batch(json.loads(sys.argv[1]))), flush=True)
 """
-
-
-def pytest_collection_modifyitems(config, items):
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            for mark in ("reliability", "integration", "slow"):
-                item.add_marker(getattr(pytest.mark, mark))
 
 
 class SuiteS3:

@@ -12,7 +12,9 @@ import resource
 
 import faults
 import pytest
-from conftest import DAYS
+from reliability_days import DAYS
+
+pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.slow]
 
 A, B = DAYS
 # (site, day, sensor, fault, expected scenes.status, expected scenes.outcome)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from conftest import DAYS, SITES
+import pytest
+from reliability_days import DAYS, SITES
+
+pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.slow]
 
 A, B = DAYS
 

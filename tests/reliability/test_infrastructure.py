@@ -12,7 +12,9 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import DAYS, SITES
+from reliability_days import DAYS, SITES
+
+pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.slow]
 
 A, B = DAYS
 
