@@ -78,8 +78,14 @@ def process_batch(conn, s3, cfg: Settings, day: date, site_ids: list[str]) -> di
                                             detector_version=version, regressor=regressor,
                                             regressor_version=regressor_version))
         except Exception as exc:  # noqa: BLE001 - the other site-days still run; BatchFailed below
-            conn.rollback()
             log.exception("%s %s failed", site_id, day)
+            try:
+                conn.rollback()
+            except Exception as lost:  # noqa: BLE001 - the connection died (e.g. Postgres restarted)
+                rest = site_ids[site_ids.index(site_id) + 1:]
+                log.error("%s %s: the database connection is gone (%s); %d site-day(s) not attempted: %s; the task's "
+                          "retry runs the batch again", site_id, day, lost, len(rest), rest)
+                raise BatchFailed(day, len(site_ids), [*errors, (site_id, exc)], gave_up=gave_up) from exc
             try:
                 state = processing.record_failure(conn, site_id, day, f"{type(exc).__name__}: {exc}",
                                                   cfg.max_process_attempts)
