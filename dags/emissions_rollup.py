@@ -8,7 +8,9 @@ Triggered by the `flarewatch_flare_emissions` asset with the days `flare_process
 Before publishing, the days' processed site-days are audited: their rows, `result.json` and
 `detections.geojson` must agree (`flarewatch audit`), else the run fails and publishes nothing.
 A site-day not processed yet, or given up on, is `pending` / `failed` with no numbers: missing,
-never zero.
+never zero. With S3 unreachable the audit is skipped (logged) and the rows still published. Then
+`layers` writes the merged GIS layers of the days and their months to
+`s3://processed/layers/date=.../` and `layers/month=.../`.
 """
 
 from __future__ import annotations
@@ -55,7 +57,13 @@ def emissions_rollup():
         outlet_events[EMISSION_ROLLUPS].extra = extra
         return extra
 
-    refresh()
+    @task
+    def layers(rollup: dict) -> dict:
+        from flarewatch.orchestration import tasks
+
+        return tasks.publish_day_layers(rollup)
+
+    layers(refresh())
 
 
 emissions_rollup()

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -84,21 +85,44 @@ class SuiteS3:
 
 @pytest.fixture(scope="package")
 def suite_s3(airflow_env):
-    """The suite's S3 server; the FlareWatch S3 connection points at it while the suite runs."""
+    """The suite's S3 server (the connection points at it only inside the suite's tests:
+    ``suite_s3_connection``; the tests folders have no __init__.py, so "package" scope lasts the
+    session and a connection switched here would leak into later test modules)."""
     folder = Path(tempfile.mkdtemp(prefix="flarewatch-rel-s3-"))
     srv = SuiteS3(folder)
-    old = os.environ["AIRFLOW_CONN_FLAREWATCH_S3"]
-    os.environ["AIRFLOW_CONN_FLAREWATCH_S3"] = json.dumps({
-        "conn_type": "aws", "login": srv.key, "password": srv.secret,
-        "extra": {"endpoint_url": srv.endpoint, "region_name": "us-east-1"}})
     try:
         yield srv
     finally:
-        os.environ["AIRFLOW_CONN_FLAREWATCH_S3"] = old
         srv.stop()
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def s3_connection(srv):
+    """The FlareWatch S3 connection pointing at ``srv`` for the duration of the block."""
+    old = os.environ.get("AIRFLOW_CONN_FLAREWATCH_S3")
+    os.environ["AIRFLOW_CONN_FLAREWATCH_S3"] = json.dumps({
+        "conn_type": "aws", "login": srv.key, "password": srv.secret,
+        "extra": {"endpoint_url": srv.endpoint, "region_name": "us-east-1"}})
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("AIRFLOW_CONN_FLAREWATCH_S3", None)
+        else:
+            os.environ["AIRFLOW_CONN_FLAREWATCH_S3"] = old
+
+
+@pytest.fixture(autouse=True)
+def suite_s3_connection(request):
+    """Every test of the suite talks to the suite's S3 server (restored after each test)."""
+    if "suite_s3" not in request.fixturenames:
+        yield
+        return
+    with s3_connection(request.getfixturevalue("suite_s3")):
+        yield
 
 
 @pytest.fixture(scope="package")
@@ -280,11 +304,12 @@ class Pipeline:
 def pipe(dags, suite_s3, pg_dsn):
     """A clean reference run of every site over ``DAYS``; ``pipe.reference`` is its snapshot."""
     p = Pipeline(dags, suite_s3, pg_dsn)
-    for day in DAYS:
-        assert p.ingest(day) == "success"
-        assert p.process(day) == "success"
-    assert p.rollup() == "success"
-    p.reference = p.snapshot()
+    with s3_connection(suite_s3):
+        for day in DAYS:
+            assert p.ingest(day) == "success"
+            assert p.process(day) == "success"
+        assert p.rollup() == "success"
+        p.reference = p.snapshot()
     assert len(p.reference["daily"]) == len(SITES) * len(DAYS)
     assert all(v[0] == "processed" for v in p.reference["daily"].values())
     assert sum(len(v) for v in p.reference["detections"].values()) > 0

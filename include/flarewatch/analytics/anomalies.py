@@ -71,6 +71,8 @@ def multivariate_anomalies(days: list[date], features: list[tuple[float, float, 
     before that month (at least ``min_days``), flagged below the model's ``contamination``
     threshold; one alert per episode, as ``robust_anomalies``. ``n_neighbors`` 10 (fewer with a short
     history)."""
+    if len(days) < min_days:
+        return []
     import numpy as np
     from sklearn.neighbors import LocalOutlierFactor
 

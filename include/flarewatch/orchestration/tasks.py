@@ -148,8 +148,9 @@ def refresh_rollups(context, flare_emissions: Asset) -> dict:
     day processed after its last rollup. First the days' processed site-days are audited
     (``process.audit``: rows, result.json and GeoJSON agree); a disagreement fails the task before
     anything is published (retried: a site-day being rewritten at that moment heals)."""
+    from botocore.exceptions import BotoCoreError
+
     from flarewatch.process.audit import audit_site_days
-    from flarewatch.process.layers import publish_layers
     from flarewatch.store import db
 
     params = context["params"]
@@ -162,17 +163,32 @@ def refresh_rollups(context, flare_emissions: Asset) -> dict:
     with results_db(cfg) as conn:
         if not params.get("start_date"):
             days = sorted(set(days) | set(db.stale_rollup_days(conn)))
-        audit = audit_site_days(conn, s3_client(cfg), cfg, min(days), max(days), days) if days else \
-            {"checked": 0, "problems": [], "unrecorded": 0}
+        audit = {"checked": 0, "problems": [], "unrecorded": 0}
+        if days:
+            try:
+                audit = audit_site_days(conn, s3_client(cfg), cfg, min(days), max(days), days)
+            except BotoCoreError as exc:  # S3 unreachable: the rows are still the truth; say so
+                log.warning("audit skipped, S3 unreachable (%s): publishing the database's rows unaudited", exc)
+                audit["skipped"] = str(exc)[:500]
         if audit["problems"]:
             raise RuntimeError(f"{len(audit['problems'])} site-day(s) disagree between the database, result.json and "
                                "detections.geojson; nothing published: " + "; ".join(audit["problems"][:20]))
         counts = db.refresh_rollups(conn, days)
-        layers = publish_layers(conn, s3_client(cfg), cfg, days)
-    log.info("audited %d processed site-days: no disagreement; %d GIS layers written", audit["checked"],
-             len(layers["layers"]))
+    log.info("audited %d processed site-days: no disagreement", audit["checked"])
     return {"days": [d.isoformat() for d in days], **counts, "audited_site_days": audit["checked"],
-            "layers": len(layers["layers"])}
+            **({"audit_skipped": audit["skipped"]} if "skipped" in audit else {})}
+
+
+def publish_day_layers(rollup: dict) -> dict:
+    """The merged GIS layers of the rolled-up days and their months (``process.layers``); a task of
+    its own so that an S3 outage fails it (visibly, retried) without holding back the rollup."""
+    from flarewatch.process.layers import publish_layers
+
+    cfg = settings()
+    with results_db(cfg) as conn:
+        out = publish_layers(conn, s3_client(cfg), cfg, [parse_day(d) for d in rollup["days"]])
+    log.info("%d GIS layers written", len(out["layers"]))
+    return {"layers": len(out["layers"])}
 
 
 # ------------------------------------------------------------------------------------------
