@@ -5,16 +5,18 @@
 -- site-days whose processing is pending or failed (missing from the totals, not zero).
 INSERT INTO emissions_monthly AS t (
     group_level, group_value, month, n_sites, site_days, site_days_observed, site_days_unprocessed,
-    volume_kscm, co2_t, co2e_t, refreshed_at)
+    volume_kscm, co2_t, co2e_t, volume_lo_kscm, volume_hi_kscm, refreshed_at)
 SELECT g.group_level, g.group_value, g.month,
        count(DISTINCT g.site_id),
        count(*),
        count(*) FILTER (WHERE g.s2_observed OR g.viirs_observed),
        count(*) FILTER (WHERE g.status <> 'processed'),
-       coalesce(sum(g.volume_kscm), 0), coalesce(sum(g.co2_t), 0), coalesce(sum(g.co2e_t), 0), now()
+       coalesce(sum(g.volume_kscm), 0), coalesce(sum(g.co2_t), 0), coalesce(sum(g.co2e_t), 0),
+       coalesce(sum(g.volume_lo_kscm), 0), coalesce(sum(g.volume_hi_kscm), 0), now()
 FROM (
     SELECT lvl.group_level, lvl.group_value, date_trunc('month', d.day)::date AS month,
-           d.site_id, d.s2_observed, d.viirs_observed, d.status, d.volume_kscm, d.co2_t, d.co2e_t
+           d.site_id, d.s2_observed, d.viirs_observed, d.status, d.volume_kscm, d.volume_lo_kscm,
+           d.volume_hi_kscm, d.co2_t, d.co2e_t
     FROM emissions_daily d
     JOIN sites s USING (site_id)
     CROSS JOIN LATERAL (VALUES ('field', s.field), ('operator', s.operator), ('country', s.country))
@@ -30,4 +32,6 @@ ON CONFLICT (group_level, group_value, month) DO UPDATE SET
     volume_kscm = EXCLUDED.volume_kscm,
     co2_t = EXCLUDED.co2_t,
     co2e_t = EXCLUDED.co2e_t,
+    volume_lo_kscm = EXCLUDED.volume_lo_kscm,
+    volume_hi_kscm = EXCLUDED.volume_hi_kscm,
     refreshed_at = EXCLUDED.refreshed_at;

@@ -154,3 +154,13 @@ def test_merged_day_and_month_layers_hold_the_published_flares(processed, s3_ser
     before = storage.get_bytes(s3, "processed", month_key)
     publish_layers(conn, s3, CFG, DAYS[:2])
     assert storage.get_bytes(s3, "processed", month_key) == before  # a rerun writes the same bytes
+
+
+def test_monthly_rollup_carries_the_interval_of_its_observed_days(processed):
+    conn = processed
+    rows = _rows(conn, "SELECT volume_kscm, volume_lo_kscm, volume_hi_kscm FROM emissions_monthly"
+                       " WHERE month = %s AND group_level = 'country'", (MONTH,))
+    assert rows and all(lo <= v <= hi for v, lo, hi in rows)
+    daily = _rows(conn, "SELECT sum(volume_lo_kscm), sum(volume_hi_kscm) FROM emissions_daily"
+                        " WHERE day BETWEEN %s AND %s", (MONTH, MONTH + timedelta(days=29)))[0]
+    assert sum(r[1] for r in rows) == pytest.approx(daily[0]) and sum(r[2] for r in rows) == pytest.approx(daily[1])

@@ -230,6 +230,9 @@ def stack_env(paths: StackPaths | None = None) -> dict[str, str]:
         "AIRFLOW_CONN_FLAREWATCH_DB": results_db_conn_json(paths),
         "FLAREWATCH_STATE_DIR": str(paths.state),
         "FLAREWATCH_SCENE_SOURCE": os.environ.get("FLAREWATCH_SCENE_SOURCE", "demo"),
+        # the demo covers one week: a consecutive-flaring rule of 5 days (the default is 10) shows
+        # the alert at work there; set FLAREWATCH_ALERT_CONSECUTIVE_DAYS to override
+        "FLAREWATCH_ALERT_CONSECUTIVE_DAYS": os.environ.get("FLAREWATCH_ALERT_CONSECUTIVE_DAYS", "5"),
         # Offline hygiene: nothing under $HOME, no telemetry.
         "XDG_CACHE_HOME": str(cache), "XDG_CONFIG_HOME": str(cache / "config"),
         "MPLCONFIGDIR": str(cache / "matplotlib"), "YOLO_CONFIG_DIR": str(paths.state / "ultralytics"),
