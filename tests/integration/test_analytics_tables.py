@@ -164,3 +164,35 @@ def test_monthly_rollup_carries_the_interval_of_its_observed_days(processed):
     daily = _rows(conn, "SELECT sum(volume_lo_kscm), sum(volume_hi_kscm) FROM emissions_daily"
                         " WHERE day BETWEEN %s AND %s", (MONTH, MONTH + timedelta(days=29)))[0]
     assert sum(r[1] for r in rows) == pytest.approx(daily[0]) and sum(r[2] for r in rows) == pytest.approx(daily[1])
+
+
+def test_alerts_lapse_only_when_settled_and_reopen_when_the_condition_returns(processed):
+    from flarewatch.config import AnalyticsConfig
+
+    conn = processed
+    cfg = dataclasses.replace(CFG, analytics=dataclasses.replace(AnalyticsConfig(), consecutive_flaring_days=3))
+    refresh_analytics(conn, cfg, [MONTH])
+    runs = _rows(conn, "SELECT alert_id, site_id FROM alerts WHERE kind = 'consecutive_flaring' AND site_id = ANY(%s)"
+                       " ORDER BY site_id", (SITES,))
+    assert [s for _, s in runs] == sorted(SITES)
+    a_id, b_id = runs[0][0], runs[1][0]
+    with conn.cursor() as cur:  # a day of the first site is being reprocessed: its month is not settled
+        cur.execute("UPDATE emissions_daily SET status = 'pending' WHERE site_id = %s AND day = ANY(%s)",
+                    (runs[0][1], DAYS[1:5]))
+        cur.execute("UPDATE alerts SET status = 'resolved', resolved_by = 'flarewatch', resolved_at = now()"
+                    " WHERE alert_id = %s", (b_id,))  # flarewatch had resolved the second one
+    conn.commit()
+    refresh_analytics(conn, cfg, [MONTH])
+    assert _rows(conn, "SELECT status FROM alerts WHERE alert_id = %s", (a_id,))[0][0] == "open"  # no flapping
+    assert _rows(conn, "SELECT status, resolved_by FROM alerts WHERE alert_id = %s", (b_id,))[0] == ("open", None)
+    with conn.cursor() as cur:
+        cur.execute("UPDATE emissions_daily SET status = 'processed' WHERE site_id = %s", (runs[0][1],))
+        cur.execute("UPDATE alerts SET status = 'resolved', resolved_by = 'analyst-2', resolved_at = now()"
+                    " WHERE alert_id = %s", (b_id,))  # a person resolved it: it stays resolved
+    conn.commit()
+    refresh_analytics(conn, cfg, [MONTH])
+    assert _rows(conn, "SELECT status, resolved_by FROM alerts WHERE alert_id = %s", (b_id,))[0] == ("resolved",
+                                                                                                   "analyst-2")
+    refresh_analytics(conn, CFG, [MONTH])  # back to the default rule (10 days): the runs lapse
+    assert _rows(conn, "SELECT status, resolved_by FROM alerts WHERE alert_id = %s", (a_id,))[0] == ("resolved",
+                                                                                                   "flarewatch")

@@ -5,7 +5,8 @@ Reads ``emissions_daily`` (with the day's flare temperature and FRP from ``flare
 ``calibration_measurements``; writes ``emissions_monthly_estimate``, ``kpi_monthly`` and
 ``reconciliation_monthly`` (the months' rows replaced: a rerun leaves the same rows) and upserts
 ``alerts`` on their natural key (status untouched). An open or acknowledged alert of those months
-whose condition no longer holds (the day was reprocessed) is resolved by ``flarewatch``, saying so.
+whose condition no longer holds (the day was reprocessed) is resolved by ``flarewatch``, saying so,
+once the site's month has no pending or failed site-day; it reopens if its condition returns.
 Nothing depends on the wall clock: the same rows give the same tables.
 """
 
@@ -204,22 +205,32 @@ def write_months(conn, months: list[date], results: list[dict]) -> dict[str, int
                     " ON CONFLICT (kind, site_id, period_start, metric) DO UPDATE SET severity = EXCLUDED.severity,"
                     " period_end = EXCLUDED.period_end, value = EXCLUDED.value, baseline = EXCLUDED.baseline,"
                     " threshold = EXCLUDED.threshold, message = EXCLUDED.message, details = EXCLUDED.details,"
-                    " updated_at = now()"
+                    " updated_at = now(),"
+                    # an alert flarewatch resolved (its condition lapsed) whose condition holds again reopens;
+                    # one a person resolved stays resolved
+                    " status = CASE WHEN alerts.resolved_by = 'flarewatch' THEN 'open' ELSE alerts.status END,"
+                    " resolved_at = CASE WHEN alerts.resolved_by = 'flarewatch' THEN NULL ELSE alerts.resolved_at END,"
+                    " resolved_by = CASE WHEN alerts.resolved_by = 'flarewatch' THEN NULL ELSE alerts.resolved_by END"
                     " WHERE (alerts.severity, alerts.period_end, alerts.value, alerts.baseline, alerts.threshold,"
                     " alerts.message, alerts.details) IS DISTINCT FROM (EXCLUDED.severity, EXCLUDED.period_end,"
-                    " EXCLUDED.value, EXCLUDED.baseline, EXCLUDED.threshold, EXCLUDED.message, EXCLUDED.details)",
+                    " EXCLUDED.value, EXCLUDED.baseline, EXCLUDED.threshold, EXCLUDED.message, EXCLUDED.details)"
+                    " OR alerts.resolved_by = 'flarewatch'",
                     [_value(a[c]) for c in ALERT_COLUMNS])
                 keys.append((a["kind"], a["site_id"], a["period_start"], a["metric"]))
             counts["alerts"] += len(res["alerts"])
-        starts = [(m, month_end(m)) for m in months]
-        for m0, m1 in starts:
+        # an alert whose condition no longer holds is resolved, but only for sites whose month is settled
+        # (no site-day pending or failed): a day being reprocessed must not make alerts flap
+        settled = {(r["month"], r["group_value"]) for res in results for r in res["estimates"]
+                   if r["group_level"] == "site" and r["unprocessed_site_days"] == 0}
+        for m0, m1 in [(m, month_end(m)) for m in months]:
+            sites = sorted(v for m, v in settled if m == m0)
             cur.execute(
                 "UPDATE alerts SET status = 'resolved', resolved_by = 'flarewatch', resolved_at = now(),"
                 " updated_at = now(), details = details || '{\"resolved\": \"the condition no longer holds\"}'::jsonb"
-                " WHERE status <> 'resolved' AND period_start BETWEEN %s AND %s"
+                " WHERE status <> 'resolved' AND period_start BETWEEN %s AND %s AND site_id = ANY(%s)"
                 " AND NOT ((kind, site_id, period_start, metric) IN (SELECT * FROM unnest(%s::text[], %s::text[],"
                 " %s::date[], %s::text[])))",
-                (m0, m1, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], [k[3] for k in keys]))
+                (m0, m1, sites, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], [k[3] for k in keys]))
             counts["alerts_resolved"] += cur.rowcount
     return counts
 
