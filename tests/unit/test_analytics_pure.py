@@ -115,3 +115,11 @@ def test_reported_periods_are_prorated_by_days_and_flagged_against_the_interval(
     assert flag(130, 100, 80, 120) == "over_reported"
     assert flag(100, 100, 80, 120) == "consistent"
     assert flag(100, None, None, None) == "no_estimate"
+
+
+def test_a_long_gap_without_observations_breaks_a_flaring_run():
+    cfg = AnalyticsConfig(consecutive_flaring_days=3, gapfill_max_days=15)
+    july = _series([100.0] * 3, start=date(2025, 7, 1))
+    sept = _series([100.0] * 3, start=date(2025, 9, 1))
+    alerts = rule_alerts(july + sept, cfg, {d.day for d in july + sept})
+    assert [a for a in alerts if a["kind"] == "consecutive_flaring"] == []  # 3 + 3 days, two months apart

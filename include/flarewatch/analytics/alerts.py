@@ -12,13 +12,15 @@ Kinds (README "Alerts"; thresholds in ``config.AnalyticsConfig``):
 | ``reported_gap`` | site-month and source | the reported volume lies outside the estimate's 90 % interval (``analytics.reconciliation``) |
 
 In a run of flaring days, unobserved days neither break nor extend the run; an observed day
-without a flare ends it. The natural key (kind, site_id, period_start, metric) makes a rerun update the same alert; its
-status (open / acknowledged / resolved) is the users', never reset here.
+without a flare ends it, and so does a gap of more than ``gapfill_max_days`` without an observed day
+(no data for weeks is not evidence of flaring every day). The natural key (kind, site_id,
+period_start, metric) makes a rerun update the same alert; its status (open / acknowledged /
+resolved) is the users', never reset here.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from flarewatch.analytics.anomalies import multivariate_anomalies, robust_anomalies
 from flarewatch.analytics.series import SiteDay
@@ -45,8 +47,9 @@ def rule_alerts(series: list[SiteDay], cfg: AnalyticsConfig, days: set[date]) ->
                               f"{limit:,.0f} thousand m3/day threshold"))
     # runs of flaring observed days
     run: list[SiteDay] = []
+    gap = timedelta(days=cfg.gapfill_max_days)
     for d in [*observed, None]:
-        if d is not None and d.flaring:
+        if d is not None and d.flaring and (not run or d.day - run[-1].day <= gap):
             run.append(d)
             continue
         if len(run) > cfg.consecutive_flaring_days and any(r.day in days for r in run):
@@ -55,7 +58,7 @@ def rule_alerts(series: list[SiteDay], cfg: AnalyticsConfig, days: set[date]) ->
             out.append(_alert("consecutive_flaring", "warning", run[0].site_id, run[0].day, run[-1].day,
                               "flaring_days_in_a_row", float(len(run)), None, float(cfg.consecutive_flaring_days),
                               text, ongoing=d is None))
-        run = []
+        run = [d] if d is not None and d.flaring else []  # a flare after a long gap starts a new run
     # a flare after a quiet history
     quiet = 0
     for d in observed:

@@ -21,7 +21,7 @@ from flarewatch.analytics import kpis, reconciliation, scenarios
 from flarewatch.analytics.gapfill import METHOD, estimate_month, month_days
 from flarewatch.analytics.series import SiteDay, observed_volumes
 from flarewatch.config import Settings
-from flarewatch.store.db import read_sql, transaction
+from flarewatch.store.db import fetch_dicts, read_sql, transaction
 
 LEVELS = ("field", "operator", "country")
 HISTORY_DAYS = 62  # days before a month read for anomaly baselines, runs and the previous month
@@ -31,27 +31,18 @@ def month_end(month: date) -> date:
     return (month.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
 
 
-def _fetch(conn, sql: str, args) -> list[dict]:
-    with conn.cursor() as cur:
-        cur.execute(sql, args)
-        cols = [c.name for c in cur.description]
-        rows = [dict(zip(cols, r)) for r in cur.fetchall()]
-    conn.commit()
-    return rows
-
-
 def read_inputs(conn, start: date, end: date) -> dict:
     """Sites, their series over ``start`` .. ``end``, calibration rows."""
-    sites = _fetch(conn, "SELECT s.site_id, s.field, s.operator, s.country, min(sc.acquisition_date) AS first_day"
+    sites = fetch_dicts(conn, "SELECT s.site_id, s.field, s.operator, s.country, min(sc.acquisition_date) AS first_day"
                          " FROM sites s LEFT JOIN scenes sc USING (site_id) WHERE s.active"
                          " GROUP BY s.site_id, s.field, s.operator, s.country ORDER BY s.site_id", ())
-    daily = _fetch(conn, read_sql("queries/analytics_daily.sql"), {"start": start, "end": end})
+    daily = fetch_dicts(conn, read_sql("queries/analytics_daily.sql"), {"start": start, "end": end})
     series: dict[str, list[SiteDay]] = defaultdict(list)
     for r in daily:
         series[r["site_id"]].append(SiteDay(
             r["site_id"], r["day"], r["status"], bool(r["observed"]), r["n_flares"], r["volume_kscm"],
             r["volume_lo_kscm"], r["volume_hi_kscm"], r["temperature_k"], r["frp_mw"]))
-    reported = _fetch(conn, "SELECT site_id, source, period_start, period_end, volume_kscm FROM calibration_measurements"
+    reported = fetch_dicts(conn, "SELECT site_id, source, period_start, period_end, volume_kscm FROM calibration_measurements"
                             " WHERE period_end >= %s AND period_start <= %s", (start, end))
     return {"sites": sites, "series": dict(series), "reported": reported}
 

@@ -116,17 +116,23 @@ def print_calibration(api: AirflowApi, conn, run_id: str | None, log=_print) -> 
            f" quarantined rows: {q}  (SELECT * FROM calibration_quarantine)")
 
 
+def await_run(api: AirflowApi, dag_id: str, run_id: str, timeout: float) -> str | None:
+    """The run's state once it is success or failed, or its last state after ``timeout`` s."""
+    deadline, state = time.time() + timeout, None
+    while time.time() < deadline:
+        state = api.run_state(dag_id, run_id)
+        if state in ("success", "failed"):
+            break
+        time.sleep(2)
+    return state
+
+
 def run_analytics(api: AirflowApi, conn, start: date, end: date, log=_print) -> bool:
     """A manual emissions_analytics run over the demo months (after the calibration import, so the
     reconciliation sees the meters); prints the monthly estimates, alerts and reconciliation."""
     months = sorted({start.replace(day=1), end.replace(day=1)})
     run_id = api.trigger(ANALYTICS_DAG, conf={"start_month": f"{months[0]:%Y-%m}", "end_month": f"{months[-1]:%Y-%m}"})
-    deadline, state = time.time() + 300, None
-    while time.time() < deadline:
-        state = api.run_state(ANALYTICS_DAG, run_id)
-        if state in ("success", "failed"):
-            break
-        time.sleep(2)
+    state = await_run(api, ANALYTICS_DAG, run_id, 300)
     if state != "success":
         log(f"\nemissions_analytics run {run_id} ended {state}; open {api.base}/dags/{ANALYTICS_DAG} to see why.")
         return False
@@ -165,12 +171,7 @@ def run_reports(api: AirflowApi, paths, start: date, end: date, log=_print) -> b
     s3, bucket = _stack_s3(paths), Settings.from_env(localstack.stack_env(paths)).processed_bucket
     for month in months:
         run_id = api.trigger(REPORT_DAG, conf={"month": f"{month:%Y-%m}", "level": "", "value": ""})
-        deadline, state = time.time() + 600, None
-        while time.time() < deadline:
-            state = api.run_state(REPORT_DAG, run_id)
-            if state in ("success", "failed"):
-                break
-            time.sleep(2)
+        state = await_run(api, REPORT_DAG, run_id, 600)
         if state != "success":
             log(f"\nemissions_report run {run_id} ended {state}; open {api.base}/dags/{REPORT_DAG} to see why.")
             return False

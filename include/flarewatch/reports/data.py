@@ -17,6 +17,7 @@ from flarewatch.analytics.gapfill import Z90, estimate_month, fill_days, month_d
 from flarewatch.analytics.refresh import month_end, read_inputs
 from flarewatch.analytics.series import observed_volumes
 from flarewatch.config import Settings
+from flarewatch.store.db import fetch_dicts
 
 LEVELS = ("operator", "field", "country")
 FLARE_CLUSTER_M = 300.0  # detections of one month within this distance are drawn as one flare
@@ -40,15 +41,6 @@ class ReportData:
     notes: list[str] = field(default_factory=list)
 
 
-def _fetch(conn, sql: str, args=()) -> list[dict]:
-    with conn.cursor() as cur:
-        cur.execute(sql, args)
-        cols = [c.name for c in cur.description]
-        rows = [dict(zip(cols, r)) for r in cur.fetchall()]
-    conn.commit()
-    return rows
-
-
 def _json(v) -> dict:
     return v if isinstance(v, dict) else json.loads(v or "{}")
 
@@ -61,24 +53,24 @@ def read_month(conn, month: date, settings: Settings) -> dict:
     inputs = read_inputs(conn, month - timedelta(days=k), end + timedelta(days=k))
     drop = ("refreshed_at",)
     est = [{c: v for c, v in r.items() if c not in drop} for r in
-           _fetch(conn, "SELECT * FROM emissions_monthly_estimate WHERE month = %s"
+           fetch_dicts(conn, "SELECT * FROM emissions_monthly_estimate WHERE month = %s"
                         " ORDER BY group_level, group_value", (month,))]
     for r in est:
         r["scenario_sources"] = _json(r["scenario_sources"])
     kpi = {(r["group_level"], r["group_value"]): r for r in
-           _fetch(conn, "SELECT * FROM kpi_monthly WHERE month = %s", (month,))}
+           fetch_dicts(conn, "SELECT * FROM kpi_monthly WHERE month = %s", (month,))}
     return {
         "month": month, "settings": settings, "inputs": inputs, "estimates": est, "kpis": kpi,
-        "sites": _fetch(conn, "SELECT site_id, name, field, operator, country, lat, lon, aoi_km FROM sites"
+        "sites": fetch_dicts(conn, "SELECT site_id, name, field, operator, country, lat, lon, aoi_km FROM sites"
                               " WHERE active ORDER BY site_id"),
-        "alerts": _fetch(conn, "SELECT alert_id, kind, severity, status, site_id, period_start, period_end, metric,"
+        "alerts": fetch_dicts(conn, "SELECT alert_id, kind, severity, status, site_id, period_start, period_end, metric,"
                                " value, baseline, threshold, message FROM alerts WHERE period_start <= %s"
                                " AND period_end >= %s ORDER BY period_start, site_id, kind, metric", (end, month)),
-        "reconciliation": _fetch(conn, "SELECT group_level, group_value, source, reported_kscm, reported_days,"
+        "reconciliation": fetch_dicts(conn, "SELECT group_level, group_value, source, reported_kscm, reported_days,"
                                        " reported_co2_t, estimate_kscm, estimate_lo_kscm, estimate_hi_kscm,"
                                        " completeness, ratio, flag FROM reconciliation_monthly WHERE month = %s"
                                        " ORDER BY group_level DESC, group_value, source", (month,)),
-        "detections": _fetch(conn, "SELECT d.site_id, d.acquisition_date, d.lat, d.lon, e.volume_kscm_d"
+        "detections": fetch_dicts(conn, "SELECT d.site_id, d.acquisition_date, d.lat, d.lon, e.volume_kscm_d"
                                    " FROM flare_detections d JOIN flare_emissions e"
                                    " USING (site_id, acquisition_date, detection_key)"
                                    " JOIN emissions_daily x ON x.site_id = d.site_id AND x.day = d.acquisition_date"
@@ -112,14 +104,14 @@ def groups(month_data: dict, level: str | None = None, value: str | None = None)
 
 def list_groups(conn, month: date, level: str | None = None, value: str | None = None) -> list[tuple[str, str]]:
     """``groups`` straight from ``emissions_monthly_estimate`` (no other table read)."""
-    rows = _fetch(conn, "SELECT group_level, group_value FROM emissions_monthly_estimate WHERE month = %s",
+    rows = fetch_dicts(conn, "SELECT group_level, group_value FROM emissions_monthly_estimate WHERE month = %s",
                   (month.replace(day=1),))
     return filter_groups([(r["group_level"], r["group_value"]) for r in rows], month, level, value)
 
 
 def latest_month(conn) -> date | None:
     """The latest month with estimates (a manual run without a month)."""
-    return _fetch(conn, "SELECT max(month) AS m FROM emissions_monthly_estimate")[0]["m"]
+    return fetch_dicts(conn, "SELECT max(month) AS m FROM emissions_monthly_estimate")[0]["m"]
 
 
 def site_days(site: dict, series: list, month: date, max_days: int) -> list[dict]:

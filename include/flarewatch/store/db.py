@@ -55,6 +55,16 @@ def transaction(conn) -> Iterator[object]:
         raise
 
 
+def fetch_dicts(conn, sql: str, args=()) -> list[dict]:
+    """Rows of a query as dicts (column name -> value); ends the read transaction."""
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        cols = [c.name for c in cur.description]
+        rows = [dict(zip(cols, r)) for r in cur.fetchall()]
+    conn.commit()
+    return rows
+
+
 def migrations(directory: Path | None = None) -> list[tuple[str, Path]]:
     directory = directory or sql_dir()
     found = []
