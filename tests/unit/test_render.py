@@ -18,6 +18,7 @@ from flarewatch.process.render import (
     annotated_png,
     detections_geojson,
     false_colour,
+    flare_layers,
     footprints_geojson,
     viirs_point,
 )
@@ -144,3 +145,15 @@ def test_the_picture_has_a_legend_scale_north_arrow_labels_and_viirs_marks():
     assert full.shape[1] == plain.shape[1]
     magenta = (full[..., 0] > 200) & (full[..., 1] < 120) & (full[..., 2] > 200)
     assert magenta.sum() > 50  # the VIIRS circle and its label
+
+
+def test_flare_layers_builds_points_and_footprints_in_one_pass():
+    tile = make_tile()
+    dets = [det(10, 20, 11, 21), det(30, 40, 33, 44)]
+    props = [{"detection_key": "a"}, {"detection_key": "b"}]
+    viirs = [(47.3, 30.5, {"detection_key": "v"})]
+    points, polys = flare_layers(tile, dets, props, {"site_id": "s"}, viirs)
+    assert points["features"] == detections_geojson(tile, dets, props, {"site_id": "s"})["features"] + [
+        viirs_point(47.3, 30.5, {"detection_key": "v"}, {"site_id": "s"})]
+    assert polys == footprints_geojson(tile, dets, props, {"site_id": "s"}, viirs)
+    assert flare_layers(None, [], None, None, viirs)[0]["features"][0]["properties"]["detection_key"] == "v"

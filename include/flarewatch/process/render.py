@@ -159,11 +159,19 @@ def footprints_geojson(tile: Tile | None, detections: list[Detection], propertie
     """Polygon Features with the same properties as the points: each Sentinel-2 detection's pixel
     box (counter-clockwise ring, RFC 7946 3.1.6) and each VIIRS-only detection's ~750 m square
     (``viirs``: (lon, lat, properties))."""
-    feats = [poly for _, poly in _s2_features(tile, detections, properties, common)] if tile is not None else []
-    for lon, lat, props in viirs:
-        feats.append(_feature({"type": "Polygon", "coordinates": [viirs_square(lon, lat)]},
-                              {**(common or {}), **props}))
-    return {"type": "FeatureCollection", "features": feats}
+    return flare_layers(tile, detections, properties, common, viirs)[1]
+
+
+def flare_layers(tile: Tile | None, detections: list[Detection], properties: list[dict] | None = None,
+                 common: dict | None = None, viirs: list[tuple[float, float, dict]] = ()) -> tuple[dict, dict]:
+    """(points, footprints) of a site-day in one pass: ``detections_geojson`` with the VIIRS-only
+    detections (``viirs_point``) appended, and ``footprints_geojson``. ``tile`` None: VIIRS only."""
+    pairs = _s2_features(tile, detections, properties, common) if tile is not None else []
+    points = [p for p, _ in pairs] + [viirs_point(lon, lat, props, common) for lon, lat, props in viirs]
+    polys = [poly for _, poly in pairs] + [
+        _feature({"type": "Polygon", "coordinates": [viirs_square(lon, lat)]}, {**(common or {}), **props})
+        for lon, lat, props in viirs]
+    return {"type": "FeatureCollection", "features": points}, {"type": "FeatureCollection", "features": polys}
 
 
 def viirs_point(lon: float, lat: float, props: dict, common: dict | None = None) -> dict:

@@ -39,7 +39,7 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
     """
     from flarewatch.features.extract import VIIRS_NIGHTS_WINDOW
     from flarewatch.ingest.viirs import flare_like, parse_vnf_csv
-    from flarewatch.process.render import UNITS, annotated_png, detections_geojson, footprints_geojson, viirs_point
+    from flarewatch.process.render import UNITS, annotated_png, flare_layers
     from flarewatch.validate.tile import TileRejected, validate_tile
     from flarewatch.validate.usable import sentinel2_usable
 
@@ -156,13 +156,9 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
                   "volume_model_version": result["volume_model_version"], "units": UNITS}
         s2_props = [p for p in props if p["sensor"] == "sentinel2"]
         viirs = [(r["lon"], r["lat"], p) for p, r in zip(props, det_rows) if r["sensor"] == "viirs"]
-        if tile is not None:
-            gj = detections_geojson(tile, est.detections, s2_props, common)
-        else:
-            gj = {"type": "FeatureCollection", "features": []}
+        if tile is None:
             result["objects"] = {k: v for k, v in keys.items() if k != "png"}
-        gj["features"] += [viirs_point(lon, lat, p, common) for lon, lat, p in viirs]
-        footprints = footprints_geojson(tile, est.detections if tile is not None else [], s2_props, common, viirs)
+        gj, footprints = flare_layers(tile, est.detections, s2_props, common, viirs)
         put(keys["footprints"], json.dumps(footprints).encode(), "application/geo+json")
         put(keys["geojson"], json.dumps(gj).encode(), "application/geo+json")
         put(keys["result"], json.dumps(result, default=str).encode(), "application/json")
