@@ -98,13 +98,7 @@ def load_demo_calibration(api: AirflowApi, paths, start: date, end: date, log=_p
 def print_calibration(api: AirflowApi, conn, run_id: str | None, log=_print) -> None:
     if run_id is None:
         return
-    deadline = time.time() + 120
-    state = None
-    while time.time() < deadline:
-        state = api.run_state(CALIBRATION_DAG, run_id)
-        if state in ("success", "failed"):
-            break
-        time.sleep(2)
+    state = await_run(api, CALIBRATION_DAG, run_id, 120)
     with conn.cursor() as cur:
         cur.execute("SELECT count(*), count(DISTINCT site_id) FROM calibration_measurements")
         n, n_sites = cur.fetchone()

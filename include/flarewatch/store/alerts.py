@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flarewatch.store.db import transaction
+from flarewatch.store.db import fetch_dicts, transaction
 
 STATUSES = ("open", "acknowledged", "resolved")
 
@@ -18,12 +18,7 @@ def list_alerts(conn, status: str | None = None, site_id: str | None = None, lim
     if site_id:
         sql += " AND site_id = %s"
         args.append(site_id)
-    with conn.cursor() as cur:
-        cur.execute(sql + " ORDER BY period_start DESC, alert_id DESC LIMIT %s", [*args, limit])
-        cols = [c.name for c in cur.description]
-        rows = [dict(zip(cols, r)) for r in cur.fetchall()]
-    conn.commit()
-    return rows
+    return fetch_dicts(conn, sql + " ORDER BY period_start DESC, alert_id DESC LIMIT %s", [*args, limit])
 
 
 def acknowledge(conn, alert_id: int, by: str, *, resolve: bool = False) -> dict:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from flarewatch.store.db import transaction
+from flarewatch.store.db import fetch_dicts, transaction
 
 STATES = ("processed", "retrying", "failed")
 
@@ -61,12 +61,7 @@ def failed_site_days(conn, site_ids: Sequence[str] | None = None, days: Sequence
     if days:
         sql += " AND acquisition_date = ANY(%s)"
         args.append(sorted(set(days)))
-    with conn.cursor() as cur:
-        cur.execute(sql + " ORDER BY acquisition_date, site_id", args)
-        cols = [c.name for c in cur.description]
-        rows = [dict(zip(cols, r)) for r in cur.fetchall()]
-    conn.commit()
-    return rows
+    return fetch_dicts(conn, sql + " ORDER BY acquisition_date, site_id", args)
 
 
 def requeue(conn, site_days: Sequence[tuple[str, date]], by: str) -> list[tuple[str, date]]:
@@ -87,10 +82,5 @@ def requeue(conn, site_days: Sequence[tuple[str, date]], by: str) -> list[tuple[
 
 def processing_records(conn, start: date, end: date) -> list[dict]:
     """``site_day_processing`` rows of acquisition dates ``start`` .. ``end`` (site, day order)."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT * FROM site_day_processing WHERE acquisition_date BETWEEN %s AND %s"
-                    " ORDER BY acquisition_date, site_id", (start, end))
-        cols = [c.name for c in cur.description]
-        rows = [dict(zip(cols, r)) for r in cur.fetchall()]
-    conn.commit()
-    return rows
+    return fetch_dicts(conn, "SELECT * FROM site_day_processing WHERE acquisition_date BETWEEN %s AND %s"
+                             " ORDER BY acquisition_date, site_id", (start, end))
