@@ -59,6 +59,10 @@ def compute_month(month: date, inputs: dict, settings: Settings) -> dict:
     through = max((d.day for ser in inputs["series"].values() for d in ser if month <= d.day <= end), default=None)
     estimates, kpi_rows, recon, alerts = [], [], [], []
     site_est: dict[str, dict] = {}
+    site_kpi: dict[str, dict] = {}
+    reported_by_site: dict[str, list[dict]] = defaultdict(list)
+    for r in inputs["reported"]:
+        reported_by_site[r["site_id"]].append(r)
     for site in inputs["sites"]:
         sid = site["site_id"]
         series = sorted(inputs["series"].get(sid, []), key=lambda d: d.day)
@@ -77,11 +81,11 @@ def compute_month(month: date, inputs: dict, settings: Settings) -> dict:
         site_alerts = alert_rules.rule_alerts(upto, cfg, days_in_month) + \
             alert_rules.anomaly_alerts(upto, cfg, days_in_month)
         alerts += site_alerts
-        k = kpis.site_kpis(upto, month, end, any(a["kind"] == "new_flare_site" for a in site_alerts))
-        kpi_rows.append(_kpi_row("site", sid, month, k, row))
+        site_kpi[sid] = kpis.site_kpis(upto, month, end, any(a["kind"] == "new_flare_site" for a in site_alerts))
+        kpi_rows.append(_kpi_row("site", sid, month, site_kpi[sid], row))
         # reconciliation: reported periods prorated to the month, estimate over the same days
         by_source: dict[str, list] = defaultdict(lambda: [0.0, set()])
-        for m in (r for r in inputs["reported"] if r["site_id"] == sid):
+        for m in reported_by_site[sid]:
             vol, covered = reconciliation.prorate(m["period_start"], m["period_end"], m["volume_kscm"], month, end)
             if covered:
                 by_source[m["source"]][0] += vol
@@ -99,7 +103,7 @@ def compute_month(month: date, inputs: dict, settings: Settings) -> dict:
             rows = [site_est[s["site_id"]] for s in members]
             estimates.append(_group_estimate(level, value, month, rows, through, factors, sources,
                                              METHOD.format(k=cfg.gapfill_max_days)))
-            krows = [k for k in kpi_rows if k["group_level"] == "site" and k["group_value"] in {s["site_id"] for s in members}]
+            krows = [site_kpi[s["site_id"]] for s in members]
             kpi_rows.append(_kpi_row(level, value, month, kpis.sum_kpis(krows), estimates[-1]))
     operators = {s["site_id"]: s["operator"] for s in inputs["sites"]}
     by_op: dict[tuple[str, str], list[dict]] = defaultdict(list)
