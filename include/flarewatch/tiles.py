@@ -372,8 +372,14 @@ def decode_tile(data: bytes, *, acquired: datetime | str | None = None, sun_zeni
                 band_solar_irradiance=per_band[SOLAR_IRRADIANCE_TAG],
             )
     except rasterio.errors.RasterioIOError as exc:
-        why = re.sub(r"'?/vsimem/\S*?'?(?=\s|$)", "the data", str(exc))  # rasterio's in-memory file name
-        raise ValueError(f"not a readable GeoTIFF: {why}") from exc
+        raise ValueError(f"not a readable GeoTIFF: {gdal_message(exc)}") from exc
+
+
+def gdal_message(exc: BaseException) -> str:
+    """A GDAL / rasterio error about in-memory bytes, without rasterio's in-memory file names
+    (``/vsimem/...`` paths and ``<uuid>.tif:`` prefixes) that mean nothing to the reader."""
+    text = re.sub(r"'?/vsimem/\S*?'?(?=\s|$)", "the data", str(exc))
+    return re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}\.tif:\s*", "", text)[:500]
 
 
 # --------------------------------------------------------------------------------------------

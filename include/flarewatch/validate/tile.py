@@ -34,7 +34,7 @@ import numpy as np
 
 from flarewatch.config import S2_BANDS, S2_NODATA_DN, S2_PIXEL_M, TileLimits
 from flarewatch.sites import Site
-from flarewatch.tiles import Tile, decode_tile, default_size_px, site_grid
+from flarewatch.tiles import Tile, decode_tile, default_size_px, gdal_message, site_grid
 
 REASONS = ("unreadable", "too_large", "wrong_bands", "wrong_dtype", "wrong_crs", "wrong_grid", "no_nodata",
            "outside_site", "bad_metadata", "nodata", "low_coverage")
@@ -135,14 +135,14 @@ def validate_tile(data: bytes, site: Site, limits: TileLimits | None = None) -> 
     except TileRejected:
         raise
     except (rasterio.errors.RasterioError, ValueError, OSError) as exc:
-        raise TileRejected("unreadable", f"not a readable GeoTIFF: {_clean(exc)}") from exc
+        raise TileRejected("unreadable", f"not a readable GeoTIFF: {gdal_message(exc)}") from exc
     try:
         tile = decode_tile(data)
     except ValueError as exc:
         reason = "unreadable" if "not a readable GeoTIFF" in str(exc) else "bad_metadata"
         raise TileRejected(reason, str(exc)) from exc
     except (rasterio.errors.RasterioError, OSError) as exc:  # e.g. a block cut off mid-file
-        raise TileRejected("unreadable", f"not a readable GeoTIFF: {_clean(exc)}") from exc
+        raise TileRejected("unreadable", f"not a readable GeoTIFF: {gdal_message(exc)}") from exc
     share = valid_fraction_over_site(tile, site)
     if share <= 0.0:
         raise TileRejected("nodata", f"no valid pixel over {site.site_id}'s AOI (every pixel is nodata in some band)")
@@ -151,9 +151,3 @@ def validate_tile(data: bytes, site: Site, limits: TileLimits | None = None) -> 
                            f"{limits.min_valid_fraction:.0%} needed to observe the site (FLAREWATCH_MIN_VALID_FRACTION)")
     return TileCheck(tile=tile, valid_fraction=share)
 
-
-def _clean(exc: BaseException) -> str:
-    import re
-
-    text = re.sub(r"'?/vsimem/\S*?'?(?=\s|$)", "the data", str(exc))
-    return re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}\.tif:\s*", "", text)[:500]  # rasterio's in-memory file name
