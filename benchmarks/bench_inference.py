@@ -7,7 +7,7 @@
    production, after a warm-up; the median of ``--repeats`` timed passes over ``--chips`` chips.
 2. End to end: tiles/s of ``process.site_day.process_site_day`` -- the per-tile task of ``flare_process``
    (read the tile and VIIRS file from S3, decode, detect with the deployed runtime, features,
-   volume and CO2, write the annotated PNG / GeoJSON / result JSON to S3 and the rows to
+   volume and CO2, validate the tile, write the annotated PNG / GeoJSON points and footprints / result JSON to S3 and the rows to
    Postgres) -- over ``--tiles`` demo site-days ingested beforehand (not timed), model loaded once.
    It runs against a real S3 API server (rclone) and a real PostgreSQL (pgserver, or
    ``FLAREWATCH_TEST_DB_URL``) started in a temp dir, like the tests. Per-stage wall times (S3 reads,
@@ -103,12 +103,12 @@ def _servers():
 _STAGES = {
     "db_read_scenes": ("flarewatch.store.db", "fetch_scenes"),
     "s3_read (2 objects, concurrent)": ("flarewatch.store.objects", "get_bytes"),
-    "decode_tile": ("flarewatch.tiles", "decode_tile"),
+    "validate + decode tile": ("flarewatch.validate.tile", "validate_tile"),
     "viirs_parse": ("flarewatch.ingest.viirs", "parse_vnf_csv"),
     "estimate (detect + features + volume + CO2)": ("flarewatch.process.site_day", "estimate_site_day"),
     "  of which detect": (None, "detect"),
     "render_png": ("flarewatch.process.render", "annotated_png"),
-    "s3_write (3 objects, concurrent)": ("flarewatch.store.objects", "put_bytes"),
+    "s3_write (4 objects, concurrent)": ("flarewatch.store.objects", "put_bytes"),
     "db_write": ("flarewatch.store.db", "replace_site_day_results"),
 }
 
