@@ -6,9 +6,9 @@
    simulated demo tiles), for PyTorch eager, ONNX Runtime and OpenVINO, batch 16 as in
    production, after a warm-up; the median of ``--repeats`` timed passes over ``--chips`` chips.
 2. End to end: tiles/s of ``process.site_day.process_site_day`` -- the per-tile task of ``flare_process``
-   (read the tile and VIIRS file from S3, decode, detect with the deployed runtime, features,
-   volume and CO2, validate the tile, write the annotated PNG / GeoJSON points and footprints / result JSON to S3 and the rows to
-   Postgres) -- over ``--tiles`` demo site-days ingested beforehand (not timed), model loaded once.
+   (read the tile and VIIRS file from S3, validate and decode the tile, detect with the deployed
+   runtime, features, volume and CO2, write the annotated PNG / GeoJSON points and footprints /
+   result JSON to S3 and the rows to Postgres) -- over ``--tiles`` demo site-days ingested beforehand (not timed), model loaded once.
    It runs against a real S3 API server (rclone) and a real PostgreSQL (pgserver, or
    ``FLAREWATCH_TEST_DB_URL``) started in a temp dir, like the tests. Per-stage wall times (S3 reads,
    decode, detection, estimate, render, S3 writes, DB) come from a second, instrumented pass.
