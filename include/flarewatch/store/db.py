@@ -8,6 +8,7 @@ repository root (``FLAREWATCH_SQL_DIR`` overrides, e.g. in the Docker image).
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -240,8 +241,14 @@ def _row(record: dict, columns: Sequence[str]) -> list:
 
 PROCESSING_COLUMNS = (
     "n_detections", "n_sentinel2", "n_viirs_only", "volume_kscm_d", "co2_t", "co2e_t", "detector_version",
-    "volume_model_version", "sentinel2_outcome", "viirs_outcome", "result_key",
+    "volume_model_version", "sentinel2_outcome", "viirs_outcome", "result_key", "dag_id", "dag_run_id",
 )
+
+
+def airflow_run() -> dict:
+    """The Airflow DAG and run this process works for (the task runner exports them as
+    ``AIRFLOW_CTX_*``); empty values outside Airflow."""
+    return {"dag_id": os.environ.get("AIRFLOW_CTX_DAG_ID"), "dag_run_id": os.environ.get("AIRFLOW_CTX_DAG_RUN_ID")}
 
 
 class WriteMismatch(RuntimeError):
@@ -310,6 +317,7 @@ def replace_site_day_results(
             cur.execute("UPDATE scenes SET usable = %s, usable_fraction = %s WHERE site_id = %s"
                         " AND acquisition_date = %s AND sensor = %s", (ok, frac, site_id, day, sensor))
         if record is not None:
+            record = {**airflow_run(), **record}
             cols = ", ".join(PROCESSING_COLUMNS)
             cur.execute(
                 f"INSERT INTO site_day_processing (site_id, acquisition_date, state, attempts, last_error,"

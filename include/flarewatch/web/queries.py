@@ -117,7 +117,7 @@ def daily(conn, site_id: str, first: date, last: date, *, limit: int, offset: in
                d.s2_observed, d.s2_usable, d.viirs_observed, d.cloud_fraction,
                (d.status = 'processed' AND (d.s2_observed OR d.viirs_observed)) AS observed,
                p.detector_version, p.volume_model_version, p.processed_at, p.attempts, p.state AS processing_state,
-               p.sentinel2_outcome, p.viirs_outcome, p.result_key
+               p.sentinel2_outcome, p.viirs_outcome, p.result_key, p.dag_id, p.dag_run_id
         FROM emissions_daily d
         LEFT JOIN site_day_processing p ON p.site_id = d.site_id AND p.acquisition_date = d.day
         WHERE d.site_id = %(site)s AND d.day BETWEEN %(first)s AND %(last)s
