@@ -20,7 +20,7 @@ help:
 	@echo "make report MONTH=2025-06 [LEVEL=operator|field|country] [VALUE=name] - monthly reports into .state/reports/"
 	@echo "make test    - ruff, then the whole test suite (real Postgres + S3 servers started by the tests)"
 	@echo "make up/down - start (or heal: restarts what died)/stop the local stack (S3 server, PostgreSQL, Airflow)"
-	@echo "make psql    - psql on the results database (reads SQL from stdin when piped)"
+	@echo "make psql    - psql on the results database (reads SQL from stdin when piped); ANALYST=1: as the read-only flarewatch_analyst"
 	@echo "make status  - each local-stack component up or down (and why, with its last log lines)"
 	@echo "make env     - export lines for the local stack (secrets masked; SHOW_SECRETS=1 prints them)"
 	@echo "make test-reliability - the fault-injection suite and the local-stack healing tests (bad tiles, killed servers and tasks)"
@@ -68,7 +68,7 @@ env: $(STAMP)
 	@$(FW) env $(if $(filter 1 yes true,$(SHOW_SECRETS)),--show-secrets)
 
 psql: $(STAMP)
-	@$(FW) psql
+	@$(FW) psql $(if $(filter 1 yes true,$(ANALYST)),--analyst)
 
 test: $(STAMP) lint
 	$(PY) -m pytest -q

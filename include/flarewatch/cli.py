@@ -4,7 +4,9 @@
     flarewatch migrate [--seed-sites]      apply sql/ migrations to the results DB
     flarewatch demo [--start D --days N]   run the daily pipeline over a date range under Airflow
     flarewatch summary [--start D --end D] per-site table from the results DB
-    flarewatch psql                        psql on the results DB (reads SQL from stdin when piped)
+    flarewatch psql [--analyst] [-- PSQL_ARGS]
+                                           psql on the results DB (reads SQL from stdin when piped);
+                                           --analyst: as the read-only role flarewatch_analyst
     flarewatch env [--show-secrets]        export lines for running `airflow ...` against the stack
     flarewatch detect FILE_OR_DIR... [--out results.jsonl]
                                            flares in local GeoTIFFs, one JSON line per detection
@@ -336,7 +338,8 @@ def cmd_demo(args) -> int:
 
 
 def cmd_psql(args) -> int:
-    argv = _dev("localstack").psql_argv(extra=args.psql_args, stdin_is_tty=sys.stdin.isatty())
+    extra = args.psql_args[1:] if args.psql_args[:1] == ["--"] else args.psql_args
+    argv = _dev("localstack").psql_argv(extra=extra, stdin_is_tty=sys.stdin.isatty(), analyst=args.analyst)
     os.execvp(argv[0], argv)
     return 0
 
@@ -401,8 +404,10 @@ def main(argv: list[str] | None = None) -> int:
     ak.add_argument("--resolve", action="store_true", help="mark it resolved")
     ak.set_defaults(fn=cmd_ack)
     add_report_parser(sub)
-    q = sub.add_parser("psql")
-    q.add_argument("psql_args", nargs=argparse.REMAINDER)
+    q = sub.add_parser("psql", help="psql on the results DB")
+    q.add_argument("--analyst", action="store_true",
+                   help="log in as the read-only role flarewatch_analyst (SELECT only)")
+    q.add_argument("psql_args", nargs=argparse.REMAINDER, help="passed to psql (after --)")
     q.set_defaults(fn=cmd_psql)
     args = p.parse_args(argv)
     try:

@@ -493,9 +493,22 @@ def down(paths: StackPaths | None = None, log=print) -> None:
         log("  stopped postgres")
 
 
-def psql_argv(paths: StackPaths | None = None, extra: list[str] | None = None, stdin_is_tty: bool = True) -> list[str]:
+def analyst_dsn(dsn: str) -> str:
+    """``dsn`` (URI or key=value) with the read-only analyst role (sql/011_analyst_role.sql) as the
+    user and no password: libpq takes the analyst's from PGPASSWORD or ~/.pgpass where one is needed."""
+    from psycopg2.extensions import make_dsn, parse_dsn
+
+    from flarewatch.store.db import ANALYST_ROLE
+
+    params = {k: v for k, v in parse_dsn(dsn).items() if k != "password"}
+    return make_dsn(**{**params, "user": ANALYST_ROLE})
+
+
+def psql_argv(paths: StackPaths | None = None, extra: list[str] | None = None, stdin_is_tty: bool = True,
+              analyst: bool = False) -> list[str]:
     """psql on the results DB: pgserver's own psql when there is one, else ``psql`` on PATH; reads
-    SQL from stdin (``-f -``) when stdin is not a terminal."""
+    SQL from stdin (``-f -``) when stdin is not a terminal. ``analyst``: log in as the read-only
+    role ``flarewatch_analyst`` instead of the owner (``analyst_dsn``)."""
     paths = paths or StackPaths.default()
     psql = None
     try:
@@ -508,7 +521,8 @@ def psql_argv(paths: StackPaths | None = None, extra: list[str] | None = None, s
         psql = str(cand) if cand.exists() else None
     except ImportError:
         pass
-    argv = [psql or "psql", results_db_dsn(paths), "-v", "ON_ERROR_STOP=1"]
+    dsn = results_db_dsn(paths)
+    argv = [psql or "psql", analyst_dsn(dsn) if analyst else dsn, "-v", "ON_ERROR_STOP=1"]
     if not stdin_is_tty:
         argv += ["-f", "-"]
     return argv + list(extra or [])

@@ -8,6 +8,7 @@ repository root (``FLAREWATCH_SQL_DIR`` overrides, e.g. in the Docker image).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -17,6 +18,8 @@ from pathlib import Path
 
 from flarewatch import resources
 from flarewatch.sites import Site
+
+log = logging.getLogger(__name__)
 
 _MIGRATION_RE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 # Arbitrary constant so concurrent `migrate` calls (several workers starting) serialize.
@@ -78,9 +81,24 @@ def migrations(directory: Path | None = None) -> list[tuple[str, Path]]:
     return found
 
 
+# Privileges of the read-only roles (sql/011_analyst_role.sql), re-applied by every migrate.
+GRANTS_FILE = "grants.sql"
+ANALYST_ROLE = "flarewatch_analyst"  # LOGIN, SELECT on every table and view
+API_ROLE = "flarewatch_api"  # NOLOGIN, the web API's SET ROLE: ANALYST_ROLE + acknowledging alerts
+
+
 def migrate(conn, directory: Path | None = None) -> list[str]:
-    """Apply pending numbered migrations in order; returns the versions applied now."""
+    """Apply pending numbered migrations in order, then ``grants.sql``; returns the versions applied now.
+
+    ``grants.sql`` (when the folder has one) runs on every call, in the same transaction: it grants
+    the analyst roles what they lack, so a table of a later migration, or a role an administrator
+    created after 011 ran, needs no migration of its own to become readable. What a migration
+    could not do for lack of privileges (011 without CREATEROLE) it says in a NOTICE starting
+    ``flarewatch:``; those are logged as warnings.
+    """
+    directory = directory or sql_dir()
     applied_now: list[str] = []
+    seen = len(conn.notices)
     with transaction(conn) as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_ID,))
         cur.execute(
@@ -95,6 +113,12 @@ def migrate(conn, directory: Path | None = None) -> list[str]:
             cur.execute(path.read_text())
             cur.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, path.name))
             applied_now.append(version)
+        grants = directory / GRANTS_FILE
+        if grants.is_file():
+            cur.execute(grants.read_text())
+    for notice in conn.notices[seen:]:
+        if "flarewatch:" in notice:
+            log.warning("%s", notice.split("flarewatch:", 1)[1].strip())
     return applied_now
 
 
