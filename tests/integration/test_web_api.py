@@ -251,3 +251,16 @@ def test_pages_render_with_the_numbers(client, data):
     assert reports.status_code == 200 and "report.pdf" in reports.text
     day_png = client.get(f"/flarewatch/files/tiles/date={DAYS[0]}/site=parshall/annotated.png")
     assert day_png.status_code == 200 and day_png.content.startswith(b"\x89PNG")
+
+
+def test_the_app_reads_as_the_api_role_and_cannot_write_elsewhere(access):
+    import psycopg2
+
+    with access.db() as conn:
+        assert db.fetch_dicts(conn, "SELECT current_user AS u")[0]["u"] == "flarewatch_api"
+    with access.db(write=True) as conn, pytest.raises(psycopg2.errors.InsufficientPrivilege):
+        with conn.cursor() as cur:
+            cur.execute("UPDATE emissions_daily SET volume_kscm = 0")
+    with access.db() as conn, pytest.raises(psycopg2.errors.ReadOnlySqlTransaction):
+        with conn.cursor() as cur:
+            cur.execute("UPDATE alerts SET acknowledged_by = 'x'")
