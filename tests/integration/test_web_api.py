@@ -264,3 +264,22 @@ def test_the_app_reads_as_the_api_role_and_cannot_write_elsewhere(access):
     with access.db() as conn, pytest.raises(psycopg2.errors.ReadOnlySqlTransaction):
         with conn.cursor() as cur:
             cur.execute("UPDATE alerts SET acknowledged_by = 'x'")
+
+
+def test_sites_over_a_period_carry_the_summary_totals(client, data):
+    """The numbers ``flarewatch summary`` prints for the same acquisition dates."""
+    from flarewatch.store.summary import site_rows
+
+    body = client.get("/flarewatch/api/v1/sites", params={"start": str(DAYS[0]), "end": str(DAYS[-1])}).json()
+    assert body["period"] == {"start": str(DAYS[0]), "end": str(DAYS[-1])}
+    rows = site_rows(data["conn"], DAYS[0], DAYS[-1])
+    by_id = {s["site_id"]: s for s in body["sites"]}
+    for site, _country, days, n, _n_s2, _n_v, vol, co2, co2e in rows:
+        assert (by_id[site]["days"], by_id[site]["flares"]) == (days, n)
+        assert (by_id[site]["volume_kscm"], by_id[site]["co2_t"], by_id[site]["co2e_t"]) == pytest.approx((vol, co2, co2e))
+    assert body["totals"]["volume_kscm"] == pytest.approx(sum(r[6] for r in rows))
+    assert body["totals"]["co2e_t"] == pytest.approx(sum(r[8] for r in rows))
+    page = client.get("/flarewatch/", params={"start": str(DAYS[0]), "end": str(DAYS[-1])})
+    assert page.status_code == 200 and "Selected period" in page.text
+    assert f'{sum(r[6] for r in rows):,.1f}' in page.text
+    assert client.get("/flarewatch/api/v1/sites", params={"start": "yesterday"}).json()["parameter"] == "start"

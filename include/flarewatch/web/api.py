@@ -48,13 +48,22 @@ def _access(request: Request):
     return request.app.state.access
 
 
-@router.get("/sites", summary="Sites with their totals, last-30-days volume and open alerts")
-def list_sites(request: Request) -> dict:
+@router.get("/sites", summary="Sites with their totals (all data or start..end), last-30-days volume, open alerts")
+def list_sites(request: Request,
+               start: Annotated[str | None, Query(description="totals from this acquisition date (YYYY-MM-DD)")] = None,
+               end: Annotated[str | None, Query(description="totals up to this acquisition date (YYYY-MM-DD)")] = None,
+               ) -> dict:
     with _access(request).db() as conn:
         rng = queries.data_range(conn)
-        sites = queries.sites(conn, rng["last_day"])
-        total = queries.totals(conn, rng["first_day"], rng["last_day"]) if rng["last_day"] else None
-    return clean({"data_range": rng, "window_days": 30, "count": len(sites), "totals": total, "sites": sites})
+        period = None
+        if start or end:
+            period = params.date_range(start or str(rng["first_day"] or end), end or str(rng["last_day"] or start),
+                                       rng["last_day"], max_days=params.MAX_PERIOD_DAYS)
+        sites = queries.sites(conn, rng["last_day"], period=period)
+        first, last = period or (rng["first_day"], rng["last_day"])
+        total = queries.totals(conn, first, last) if last else None
+    return clean({"data_range": rng, "period": {"start": first, "end": last}, "window_days": 30,
+                  "count": len(sites), "totals": total, "sites": sites})
 
 
 @router.get("/sites/{site_id}/daily", summary="A site's daily volume (90 % interval), CO2, CO2e and observations")

@@ -53,29 +53,46 @@ def _month(day: date | None) -> date | None:
 
 
 @router.get("/", response_class=HTMLResponse)
-def overview(request: Request, user: Annotated[object, Depends(page_user)]):
+def overview(request: Request, user: Annotated[object, Depends(page_user)],
+             start: Annotated[str | None, Query()] = None, end: Annotated[str | None, Query()] = None):
     base = request.scope.get("root_path", "").rstrip("/")
     with _access(request).db() as conn:
         rng = queries.data_range(conn)
         last = rng["last_day"]
-        sites = queries.sites(conn, last)
+        period = None
+        if last and (start or end):
+            period = params.date_range(start or str(rng["first_day"]), end or str(last), last,
+                                       max_days=params.MAX_PERIOD_DAYS)
+        sites = queries.sites(conn, last, period=period)
         periods = []
         if last:
             periods = [("Last day", queries.totals(conn, last, last)),
                        ("Last 30 days", queries.totals(conn, last - timedelta(days=29), last)),
-                       ("All data", queries.totals(conn, rng["first_day"], last))]
+                       ("Selected period" if period else "All data", queries.totals(conn, *(period or (rng["first_day"], last))))]
         month = queries.month_estimate(conn, _month(last)) if last else None
         _, open_alerts = queries.alerts(conn, "open", None, limit=10, offset=0)
     dag_runs, runs_error = runs.latest_runs()
     site_map = charts.site_map_svg(sites, link=lambda s: f"{base}/site/{s['site_id']}")
-    return _render(request, "overview.html", user, rng=rng, sites=sites, periods=periods, month=month,
+    return _render(request, "overview.html", user, rng=rng, sites=sites, periods=periods, month=month, period=period,
                    open_alerts=open_alerts, dag_runs=dag_runs, runs_error=runs_error, site_map=site_map)
 
 
-def _chart_rows(days: list[dict]) -> list[dict]:
-    return [{"date": d["day"], "volume_kscm_d": d["volume_kscm"], "volume_low_kscm_d": d["volume_lo_kscm"],
-             "volume_high_kscm_d": d["volume_hi_kscm"], "co2e_t": d["co2e_t"], "observed": bool(d["observed"]),
-             "status": d["status"], "estimated": False} for d in days]
+def _chart_rows(days: list[dict], first: date, last: date) -> list[dict]:
+    """One chart row per calendar day of ``first`` .. ``last``: a day without a site-day row (no
+    scene ingested) is drawn as not observed, never as zero."""
+    by_day = {d["day"]: d for d in days}
+    out = []
+    for i in range((last - first).days + 1):
+        day = first + timedelta(days=i)
+        d = by_day.get(day)
+        if d is None:
+            out.append({"date": day, "volume_kscm_d": None, "volume_low_kscm_d": None, "volume_high_kscm_d": None,
+                        "co2e_t": None, "observed": False, "status": None, "estimated": False})
+            continue
+        out.append({"date": day, "volume_kscm_d": d["volume_kscm"], "volume_low_kscm_d": d["volume_lo_kscm"],
+                    "volume_high_kscm_d": d["volume_hi_kscm"], "co2e_t": d["co2e_t"], "observed": bool(d["observed"]),
+                    "status": d["status"], "estimated": False})
+    return out
 
 
 @router.get("/site/{site_id}", response_class=HTMLResponse)
@@ -102,7 +119,7 @@ def site_page(request: Request, site_id: str, user: Annotated[object, Depends(pa
         if d["detector_version"] or d["volume_model_version"]:
             key = (d["detector_version"], d["volume_model_version"])
             versions[key] = versions.get(key, 0) + 1
-    rows = _chart_rows(days)
+    rows = _chart_rows(days, first, last)
     return _render(
         request, "site.html", user, site=site, first=first, last=last, days=days, chosen=chosen,
         chosen_row=chosen_row, flares=flares, recon=recon, site_alerts=site_alerts, versions=versions,

@@ -10,6 +10,7 @@ import re
 from datetime import date, timedelta
 
 MAX_RANGE_DAYS = 731  # the longest daily series one request returns (two years; page through longer)
+MAX_PERIOD_DAYS = 36600  # totals (not series) over any period up to a century
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")

@@ -28,11 +28,12 @@ def site_ids(conn) -> list[str]:
     return [r["site_id"] for r in fetch_dicts(conn, "SELECT site_id FROM sites ORDER BY site_id")]
 
 
-def sites(conn, last_day: date | None, window_days: int = 30) -> list[dict]:
-    """Every site with its totals over all days and over the ``window_days`` days up to ``last_day``
-    (the data's last day), and its open alerts."""
+def sites(conn, last_day: date | None, window_days: int = 30, period: tuple[date, date] | None = None) -> list[dict]:
+    """Every site with its totals over all days (or over ``period``, first and last day included) and
+    over the ``window_days`` days up to ``last_day`` (the data's last day), and its open alerts."""
     last = last_day or date(1970, 1, 1)
     first = last - timedelta(days=window_days - 1)
+    p_first, p_last = period or (None, None)
     return fetch_dicts(conn, """
         SELECT s.site_id, s.name, s.field, s.operator, s.country, s.lat, s.lon, s.active,
                count(d.day) AS days,
@@ -55,9 +56,10 @@ def sites(conn, last_day: date | None, window_days: int = 30) -> list[dict]:
                (SELECT count(*) FROM alerts a WHERE a.site_id = s.site_id AND a.status = 'open') AS open_alerts
         FROM sites s
         LEFT JOIN emissions_daily d ON d.site_id = s.site_id
+             AND (%(p_first)s::date IS NULL OR d.day BETWEEN %(p_first)s AND %(p_last)s)
         GROUP BY s.site_id
         ORDER BY s.site_id
-    """, {"first": first, "last": last})
+    """, {"first": first, "last": last, "p_first": p_first, "p_last": p_last})
 
 
 def totals(conn, first: date, last: date) -> dict:
