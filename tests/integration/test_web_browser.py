@@ -97,7 +97,7 @@ def seeded(stack):
     from flarewatch.store import db
 
     paths = stack["paths"]
-    cfg = dataclasses.replace(Settings(), detector_kind="threshold", volume_model="calibration")
+    cfg = dataclasses.replace(Settings(), detector_kind="threshold", volume_model="regressor")  # 90 % intervals
     sec = localstack.ensure_secrets(paths)
     s3 = servers.S3Server(stack["s3"], sec["s3_key"], sec["s3_secret"], paths.s3).client()
     conn = db.connect(localstack.results_db_dsn(paths))
@@ -128,12 +128,11 @@ def shots(tmp_path_factory, request):
     folder.mkdir(parents=True, exist_ok=True)
     saved: list[Path] = []
     yield folder, saved
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    for p in saved:
-        if reporter:
-            reporter.write_line(f"screenshot: {p}")
-        else:
-            print(f"screenshot: {p}")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled():  # shown without -s too
+        for p in saved:
+            print(f"\nscreenshot: {p}", end="")
+        print()
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +177,7 @@ def _shoot(driver, shots, name: str, full_page: bool = True) -> Path:
         height = driver.execute_script("return document.documentElement.scrollHeight")
         driver.set_window_size(size["width"], max(size["height"], height + 150))  # + the window's chrome
     try:
+        _wait(driver, lambda d: d.execute_script("return Array.from(document.images).every(i => i.complete)"))
         assert driver.save_screenshot(str(path)), path
     finally:
         driver.set_window_size(size["width"], size["height"])
@@ -242,6 +242,8 @@ def test_a_site_page_draws_the_series_and_the_annotated_tile(browser, signed_in,
     line = _wait(browser, _css("svg.fw-daily-volume path.fw-line"))
     assert line.get_attribute("d").count("L") >= len(DAYS) - 1  # one segment per day
     assert browser.execute_script("return arguments[0].getBBox().width", line) > 100
+    band = browser.find_element(By.CSS_SELECTOR, "svg.fw-daily-volume path.fw-band")
+    assert browser.execute_script("return arguments[0].getBBox().height", band) > 0  # the 90 % interval
     img = browser.find_element(By.CSS_SELECTOR, "figure.fw-png img")
     browser.execute_script("arguments[0].scrollIntoView()", img)  # loading="lazy"
     _wait(browser, lambda d: d.execute_script("return arguments[0].complete", img))
