@@ -32,7 +32,8 @@ def _num(value, digits: int = 1) -> str:
 
 
 def _pct(value) -> str:
-    return "–" if value is None else f"{100 * value:.0f} %"
+    """A percentage; a no-break space keeps the sign on the number's line ("7 %" wrapped in a card)."""
+    return "–" if value is None else f"{100 * value:.0f}\u00a0%"
 
 
 templates.env.filters["num"] = _num
