@@ -2,7 +2,7 @@
 
 ``plugins/flarewatch_plugin.py`` mounts ``create_app()`` on Airflow's api-server at ``/flarewatch``
 (``/flarewatch/`` the page, ``/flarewatch/api/v1/...`` the API, ``/flarewatch/openapi.json`` its
-schema, ``/flarewatch/docs`` the interactive docs) and adds the page to the Airflow UI's navigation.
+schema) and adds the page to the Airflow UI's navigation.
 Creating the app opens nothing: the database and S3 clients are made on the first request
 (``web.access``), so the scheduler and workers, which load plugins too, pay nothing for it.
 """
@@ -29,6 +29,9 @@ URL_PREFIX = "/flarewatch"
 def create_app(access: Access | None = None) -> FastAPI:
     """The app; ``access`` defaults to the Airflow connections (made on first use)."""
     app = FastAPI(
+        # No /docs or /redoc: FastAPI's Swagger UI and ReDoc load their scripts from a CDN, and the page
+        # must work offline. The schema is at /flarewatch/openapi.json (any OpenAPI viewer reads it).
+        docs_url=None, redoc_url=None,
         title="FlareWatch API",
         version="1",
         description="Gas flaring measured from orbit: sites, daily volumes with 90 % intervals, monthly totals,"

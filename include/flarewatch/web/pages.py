@@ -36,7 +36,17 @@ def _pct(value) -> str:
     return "–" if value is None else f"{100 * value:.0f}\u00a0%"
 
 
+def _interval(lo, hi, digits: int = 1) -> str:
+    """``lo – hi``; a single dash where the model gives no interval (the published calibration)."""
+    if lo is None or hi is None:
+        return "–"
+    if lo == hi:  # a degenerate interval (no flare, or a model without one): the value alone
+        return _num(lo, digits)
+    return f"{_num(lo, digits)} – {_num(hi, digits)}"
+
+
 templates.env.filters["num"] = _num
+templates.env.globals["interval"] = _interval
 templates.env.filters["pct"] = _pct
 
 
