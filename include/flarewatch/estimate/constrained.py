@@ -72,6 +72,7 @@ from flarewatch.estimate.regressor import (
     flare_inputs_matrix,
     grouped_cv_splits,
     save_skops,
+    skops_io,
 )
 from flarewatch.evaluation.metrics import volume_metrics
 
@@ -245,8 +246,7 @@ def load_volume_model(path: Path | str):
     the types found (never ``trusted=True``). Files of the unconstrained model, including those
     saved before the sub-package split, go through ``VolumeRegressor.load``.
     """
-    import skops.io as sio
-
+    sio = skops_io()  # without Airflow's import-shim warnings (see there)
     path = Path(path)
     needed = sio.get_untrusted_types(file=path)
     unexpected = sorted(set(needed) - set(ALL_TRUSTED_TYPES))

@@ -311,9 +311,33 @@ def make_pipeline(alpha: float = 1.0, **basis):
 # ------------------------------------------------------------------------------------------
 # The model object
 # ------------------------------------------------------------------------------------------
+def skops_io():
+    """``skops.io``, its first import made without Airflow's ``DeprecatedImportWarning`` flood.
+
+    On its first import skops builds its default trusted types: for each of the ~230
+    ``scipy.special`` ufuncs without a ``__module__`` it looks the name up in every loaded module
+    (``skops.io._utils.whichmodule``: ``getattr(module, name, None)``). In an Airflow worker five of
+    those modules are Airflow 3's deprecated-import shims (``airflow.utils.timezone``,
+    ``airflow.utils.trigger_rule``, ``airflow.utils.operator_resources``,
+    ``airflow.utils.entry_points``, ``airflow.serialization.serde``), which warn on any attribute
+    asked of them: 1,160 ``DeprecatedImportWarning`` lines (``The `airflow.utils.timezone.agm`
+    attribute is deprecated ...``) in every ``flare_process`` task log. They are harmless: the
+    lookups find nothing and no code imports those names (skops silences only
+    ``DeprecationWarning`` there; Airflow's class derives from ``FutureWarning``). Only that
+    warning, raised from that skops module, is ignored, and only during this import.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"The `airflow\.", category=FutureWarning,
+                                module=r"skops\.io\._utils")
+        import skops.io as sio
+    return sio
+
+
 def save_skops(model, path: Path | str) -> Path:
     """Write a volume model with skops (no pickle); the folder is created. Returns the path."""
-    import skops.io as sio
+    sio = skops_io()
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -388,8 +412,7 @@ class VolumeRegressor:
         too, into this module's classes (module docstring, "Saved files and the class path");
         saving the loaded model again writes the new path.
         """
-        import skops.io as sio
-
+        sio = skops_io()
         path = Path(path)
         needed = sio.get_untrusted_types(file=path)
         unexpected = sorted(set(needed) - set(TRUSTED_TYPES))
