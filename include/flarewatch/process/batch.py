@@ -6,10 +6,11 @@ No Airflow imports: ``orchestration.tasks`` opens the clients and calls ``proces
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, datetime
 
 from flarewatch.config import Settings
 from flarewatch.detect.deployed import production_detector
+from flarewatch.errors import PermanentError, UnknownSites
 from flarewatch.estimate.deployed import production_regressor
 from flarewatch.process.site_day import process_site_day
 from flarewatch.store import db
@@ -31,8 +32,9 @@ def batch_site_days(site_days, size: int) -> list[dict]:
 
 class BatchFailed(RuntimeError):
     """Some site-days of a batch failed; the others were written. ``errors``: [(site_id, exception)].
-    ``permanent``: every failed site-day has used up its attempts (``store.processing``): retrying
-    the task cannot help, they wait for ``flarewatch requeue``."""
+    ``permanent``: every failed site-day has used up its attempts (``store.processing``) or failed
+    with an error that cannot heal (``flarewatch.errors.PermanentError``): retrying the task cannot
+    help; given-up ones wait for ``flarewatch requeue``."""
 
     def __init__(self, day, n_sites: int, errors: list[tuple[str, BaseException]], *, permanent: bool = False,
                  gave_up: list[str] = ()):
@@ -46,24 +48,38 @@ class BatchFailed(RuntimeError):
         super().__init__(f"{n_failed} of {n_sites} site-days failed on {day}: {text}")
 
 
-def process_batch(conn, s3, cfg: Settings, day: date, site_ids: list[str]) -> dict:
+def process_batch(conn, s3, cfg: Settings, day: date, site_ids: list[str], *, force: bool = False,
+                  done_since: datetime | None = None) -> dict:
     """Process the site-days of one acquisition day with the deployed models, loaded once.
 
     Every site-day runs even when one fails (its transaction is rolled back and the failure counted
     in ``site_day_processing``); then ``BatchFailed`` names each failure, so the task fails and its
     retry re-runs the batch (every write is an idempotent upsert). A site-day that failed
-    ``cfg.max_process_attempts`` times is marked failed and skipped by later tries and runs; when
-    only such site-days failed, ``BatchFailed.permanent`` tells the task not to retry. Returns the
-    batch's totals.
+    ``cfg.max_process_attempts`` times is marked failed and skipped by later tries and runs, unless
+    ``force`` (a manual run that names it); when only such site-days, or errors that cannot heal
+    (``flarewatch.errors.PermanentError``), failed, ``BatchFailed.permanent`` tells the task not to
+    retry.
+
+    ``done_since`` (a retry of the task: the run's start): site-days processed since then and not
+    ingested again since are not redone; their stored outcome (``site_day_processing``) counts in
+    the totals, so a retry returns what one clean try would have. Each site-day logs one readable
+    line. Returns the batch's totals (small: it is the task's XCom).
     """
     from flarewatch.store import processing
 
-    given_up = {r["site_id"] for r in processing.failed_site_days(conn, site_ids, [day])}
-    todo = [s for s in site_ids if s not in given_up]
+    given_up = set() if force else {r["site_id"] for r in processing.failed_site_days(conn, site_ids, [day])}
     for site_id in sorted(given_up):
         log.warning("%s %s skipped: processing gave up on it earlier (flarewatch requeue --date %s --site %s)",
                     site_id, day, day, site_id)
-    results, errors, gave_up = [], [], sorted(given_up)
+    reused = {} if done_since is None else \
+        {r["site_id"]: r for r in processing.processed_since(conn, [s for s in site_ids if s not in given_up], day,
+                                                             done_since)}
+    for site_id, rec in sorted(reused.items()):
+        log.info("%s %s: processed by an earlier try of this task at %s (%s flares, volume %s kscm/d, CO2e %s t); "
+                 "not redone", site_id, day, rec["processed_at"].isoformat(timespec="seconds"), rec["n_detections"],
+                 _num(rec["volume_kscm_d"]), _num(rec["co2e_t"]))
+    todo = [s for s in site_ids if s not in given_up and s not in reused]
+    results, errors, gave_up = list(reused.values()), [], sorted(given_up)
     if todo:
         # the models are loaded once per batch: loading them costs more than processing a tile
         detector, version = production_detector(conn, s3, cfg)
@@ -73,7 +89,7 @@ def process_batch(conn, s3, cfg: Settings, day: date, site_ids: list[str]) -> di
     for site_id in todo:
         try:
             if site_id not in sites:
-                raise LookupError(f"site {site_id} is not in the sites table")
+                raise UnknownSites([site_id])
             results.append(process_site_day(sites[site_id], day, s3, conn, cfg, detector=detector,
                                             detector_version=version, regressor=regressor,
                                             regressor_version=regressor_version))
@@ -99,10 +115,16 @@ def process_batch(conn, s3, cfg: Settings, day: date, site_ids: list[str]) -> di
             if state["state"] == "failed":
                 gave_up.append(site_id)
     if errors or gave_up:
-        permanent = all(site_id in gave_up for site_id, _ in errors)
+        permanent = all(site_id in gave_up or isinstance(exc, PermanentError) for site_id, exc in errors)
         raise BatchFailed(day, len(site_ids), errors, permanent=permanent, gave_up=sorted(gave_up)) \
             from (errors[0][1] if errors else None)
     return {"acquisition_date": day.isoformat(), "site_ids": list(site_ids),
             "n_detections": sum(r["n_detections"] for r in results),
-            "volume_kscm_d": round(sum(r["volume_kscm_d"] for r in results), 4),
-            "co2_t": round(sum(r["co2_t"] for r in results), 4)}
+            "volume_kscm_d": round(sum(r["volume_kscm_d"] or 0.0 for r in results), 4),
+            "co2_t": round(sum(r["co2_t"] or 0.0 for r in results), 4),
+            "co2e_t": round(sum(r["co2e_t"] or 0.0 for r in results), 4),
+            "reused": sorted(reused)}
+
+
+def _num(v) -> str:
+    return "?" if v is None else f"{v:,.1f}"

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
 from flarewatch.config import Settings
+from flarewatch.errors import NothingIngested
 from flarewatch.estimate.calibrations import volume_model_version
 from flarewatch.estimate.site_day import estimate_site_day
 from flarewatch.sites import Site
@@ -45,7 +46,7 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
 
     scenes = db.fetch_scenes(conn, site.site_id, day)
     if not scenes:
-        raise LookupError(f"no scenes recorded for site {site.site_id} on {day}; run flare_ingest for that date first")
+        raise NothingIngested(f"no scenes recorded for site {site.site_id} on {day}; run flare_ingest for that date first")
     s2 = scenes.get("sentinel2")
     vi = scenes.get("viirs")
     # the previous nights of the viirs_nights_seen window, read from rawdata (not from other days'
@@ -130,6 +131,10 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
         "n_sentinel2": sum(r["sensor"] == "sentinel2" for r in det_rows),
         "n_viirs_only": sum(r["sensor"] == "viirs" for r in det_rows),
         "volume_kscm_d": round(sum(e["volume_kscm_d"] or 0.0 for e in em_rows), 4),
+        # the day's 90 % interval as emissions_daily has it: the flares' bounds summed (fully
+        # correlated errors, conservative); a flare without an interval counts its estimate
+        "volume_lo_kscm_d": round(sum(_bound(e, "volume_lo_kscm_d") for e in em_rows), 4),
+        "volume_hi_kscm_d": round(sum(_bound(e, "volume_hi_kscm_d") for e in em_rows), 4),
         "co2_t": round(sum(e["co2_t"] or 0.0 for e in em_rows), 4),
         "co2e_t": round(sum(e["co2e_t"] or 0.0 for e in em_rows), 4),
         "volume_model_version": (regressor_version or regressor.version) if regressor is not None
@@ -175,8 +180,37 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
     db.replace_site_day_results(conn, site.site_id, day, det_rows, em_rows, scene_sensors=list(scenes),
                                 scene_states=scene_states, record=record,
                                 scene_usable={"sentinel2": usable[:2]} if usable is not None else None)
-    log.info("processed %s %s: %s", site.site_id, day, {k: result[k] for k in ("n_detections", "volume_kscm_d", "co2_t")})
+    # sensors that did not observe the day: rejected now, or not read (no_data / failed at ingest)
+    unused = {sensor: scene_states.get(sensor) or (sc["status"], sc["outcome"], sc["detail"])
+              for sensor, sc in scenes.items() if sensor in scene_states or sensor not in raw}
+    log.info("%s", summary_line(result, unused))
     return result
+
+
+SENSOR_NAMES = {"sentinel2": "Sentinel-2", "viirs": "VIIRS"}
+
+
+def summary_line(result: dict, unused: dict[str, tuple] | None = None) -> str:
+    """One readable line for the task log of a processed site-day, e.g. ``rumaila-n 2025-06-03: 4 flares
+    (3 Sentinel-2, 1 VIIRS-only), volume 812.4 kscm/d [90 % 610.2-1010.9], CO2e 1,587.2 t; detector
+    yolo-..., volume model regressor-...``, then for each sensor that did not observe the day its
+    status, outcome and why (``unused``: sensor -> (status, outcome, detail))."""
+    n_s2, n_v = result["n_sentinel2"], result["n_viirs_only"]
+    line = (f"{result['site_id']} {result['acquisition_date']}: {result['n_detections']} flare(s) ({n_s2} Sentinel-2, "
+            f"{n_v} VIIRS-only), volume {result['volume_kscm_d']:,.1f} kscm/d")
+    if "volume_lo_kscm_d" in result:
+        line += f" [90 % {result['volume_lo_kscm_d']:,.1f}-{result['volume_hi_kscm_d']:,.1f}]"
+    line += (f", CO2e {result['co2e_t']:,.1f} t; detector {result['detector_version']}, "
+             f"volume model {result['volume_model_version']}")
+    for sensor, (status, outcome, detail) in sorted((unused or {}).items()):
+        why = f"{outcome}: {' '.join(str(detail).split())[:200]}" if detail else str(outcome)
+        line += f"; {SENSOR_NAMES.get(sensor, sensor)} not used, {status} ({why})"
+    return line
+
+
+def _bound(emission: dict, key: str) -> float:
+    v = emission.get(key)
+    return emission["volume_kscm_d"] or 0.0 if v is None else v
 
 
 def _processed_state(scene: dict) -> tuple[str, str | None]:

@@ -64,6 +64,22 @@ def failed_site_days(conn, site_ids: Sequence[str] | None = None, days: Sequence
     return fetch_dicts(conn, sql + " ORDER BY acquisition_date, site_id", args)
 
 
+def processed_since(conn, site_ids: Sequence[str], day: date, since) -> list[dict]:
+    """Site-days of ``day`` among ``site_ids`` processed at or after ``since`` (state ``processed``)
+    and not ingested again since (no scene pending): what a retry of the same task can reuse. Each:
+    ``{"site_id", "processed_at", "n_detections", "volume_kscm_d", "co2_t", "co2e_t"}``."""
+    if not site_ids:
+        return []
+    return fetch_dicts(
+        conn,
+        "SELECT site_id, processed_at, n_detections, volume_kscm_d, co2_t, co2e_t FROM site_day_processing p"
+        " WHERE acquisition_date = %s AND site_id = ANY(%s) AND state = 'processed' AND processed_at >= %s"
+        " AND NOT EXISTS (SELECT 1 FROM scenes s WHERE s.site_id = p.site_id AND s.acquisition_date = p.acquisition_date"
+        " AND (s.processed_at IS NULL OR s.processed_at < s.ingested_at))"
+        " ORDER BY site_id",
+        (day, list(site_ids), since))
+
+
 def requeue(conn, site_days: Sequence[tuple[str, date]], by: str) -> list[tuple[str, date]]:
     """Put failed site-days back into the pending set (state ``retrying``, attempts 0, who and
     when recorded); returns those re-queued. Site-days not in state ``failed`` are left alone."""
