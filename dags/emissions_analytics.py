@@ -16,7 +16,9 @@ the reconciliation), or manually with `month` (YYYY-MM) or `start_month` / `end_
 - `reconciliation_monthly`: reported / metered volumes vs the estimate over the same days, with a
   flag when the report lies outside the interval.
 
-Idempotent: the months' rows are replaced, alerts keep their status.
+Idempotent: the months' rows are replaced, alerts keep their status. Emits
+`flarewatch_emission_analytics` (extra: the months, rows written per table, alerts raised and
+resolved), which triggers `emissions_report`. A malformed or reversed month range fails at once.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def emissions_analytics():
         from flarewatch.orchestration import tasks
 
         counts = tasks.refresh_analytics(get_current_context(), EMISSION_ROLLUPS)
-        outlet_events[EMISSION_ANALYTICS].extra = {"months": counts.get("months", [])}
+        outlet_events[EMISSION_ANALYTICS].extra = counts  # months and the rows / alerts written: small
         return counts
 
     refresh()

@@ -11,6 +11,10 @@ A site-day not processed yet, or given up on, is `pending` / `failed` with no nu
 never zero. With S3 unreachable the audit is skipped (logged) and the rows still published. Then
 `layers` writes the merged GIS layers of the days and their months to
 `s3://processed/layers/date=.../` and `layers/month=.../`.
+
+Emits `flarewatch_emission_rollups` (extra: the days, rows written, site-days audited, the days'
+site-days per status `processed` / `pending` / `failed`, volume and CO2e totals). A malformed or
+reversed `start_date` / `end_date` fails the run at once (no retries).
 """
 
 from __future__ import annotations

@@ -19,18 +19,41 @@ following night's VIIRS detections), mapped per active site (the grid shows site
   `no_scene`, `full_cloud`, `nodata`, `no_detections`, `error`) and `detail`. No scene, clouds or
   an unpublished night are outcomes, not failures; bad credentials fail at once with the
   connection to check, 429/5xx/timeouts are retried with backoff and then by the task's retries.
-- Emits the `flarewatch_raw_scenes` asset with the processed days, which triggers `flare_process`.
+- Emits the `flarewatch_raw_scenes` asset; its extra holds the days (which `flare_process`
+  plans from), the sites, the number of site-days and the scenes per status.
 
-Manual run: trigger with `acquisition_date` (YYYY-MM-DD) and optionally a list of `site_ids`.
-Reruns overwrite the same keys and rows; nothing is duplicated.
+Manual run (Trigger, with config):
+- `acquisition_date` (YYYY-MM-DD, one day) or `acquisition_start` / `acquisition_end` (a range,
+  inclusive, at most 366 days; end empty = start). Neither: the day before the run.
+- `site_ids`: pick sites from the list (the configured sites file); empty = all active sites.
+- Ingests every site-day of the days and sites (one mapped task each, labelled `site day`).
+  Reruns overwrite the same keys and rows; nothing is duplicated.
+- Errors a retry cannot fix fail the run at once, without retries: an unknown site id (the
+  message lists the known ones), a malformed date or range, more site-days than Airflow maps in
+  one run (`[core] max_map_length`, default 1024), a provider's 4xx such as bad credentials.
+  Timeouts, 429 and 5xx are retried.
+
+Backfill dialog: Airflow's backfill speaks in logical dates, and the scheduled run with logical
+date D (06:00 UTC) ingests acquisition date **D - 1** (`orchestration/dates.py`). To backfill
+acquisition dates A..B, pick the range from A + 1 00:00 to B + 1 06:00 UTC (the last run's time
+must be inside it): e.g. acquisition days 2025-06-01..2025-06-30 are the backfill
+2025-06-02 00:00 .. 2025-07-01 06:00. Each backfilled run's `flarewatch_raw_scenes` event
+triggers `flare_process` for its day. A manual run with `acquisition_start` / `acquisition_end`
+does the same in one run.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 
 from flarewatch.ingest.sources import INGEST_LANES
-from flarewatch.orchestration.dags import DEFAULT_ARGS, RAW_SCENES, START_DATE
+from flarewatch.orchestration.dags import (
+    DEFAULT_ARGS,
+    RAW_SCENES,
+    START_DATE,
+    acquisition_params,
+    site_ids_param,
+)
 
 
 @dag(
@@ -43,10 +66,8 @@ from flarewatch.orchestration.dags import DEFAULT_ARGS, RAW_SCENES, START_DATE
     tags=["flarewatch", "ingest"],
     doc_md=__doc__,
     params={
-        "acquisition_date": Param(None, type=["null", "string"], format="date",
-                                  description="Acquisition date (YYYY-MM-DD); empty = the day before the run."),
-        "site_ids": Param([], type="array", items={"type": "string"},
-                          description="Sites to ingest; empty = all active sites."),
+        **acquisition_params("Manual runs: one acquisition date (YYYY-MM-DD); empty = the day before the run."),
+        "site_ids": site_ids_param("Sites to ingest; empty = all active sites."),
     },
 )
 def flare_ingest():

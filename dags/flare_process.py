@@ -2,11 +2,11 @@
 ### flare_process: detect flares, extract features, estimate gas volume and CO2 per tile
 
 Triggered by the `flarewatch_raw_scenes` asset (each `flare_ingest` run) and every 30 minutes
-as a sweep, or manually with `acquisition_date` and optional `site_ids`. Besides the event days,
-every run also takes any site-day that was ingested and not processed since (an empty sweep is a
-no-op). One mapped task per batch of up to `FLAREWATCH_PROCESS_BATCH` (default 6) sites of one
-acquisition day (the grid shows `day site,site,...`): the models load once per batch, which costs
-more than processing a tile. Each site-day:
+as a sweep, or manually (below). Besides the event days, every run also takes any site-day that
+was ingested and not processed since (an empty sweep is a no-op). One mapped task per batch of up
+to `FLAREWATCH_PROCESS_BATCH` (default 6) sites of one acquisition day (the grid shows
+`day site,site,...`): the models load once per batch, which costs more than processing a tile.
+Each site-day:
 
 1. reads the Sentinel-2 tile and VIIRS Nightfire CSV from `rawdata` and validates them: a
    malformed or foreign tile (unreadable, too large, wrong bands, CRS or grid, no nodata, outside
@@ -25,11 +25,35 @@ more than processing a tile. Each site-day:
 4. upserts `flare_detections` and `flare_emissions` and writes `annotated.png`,
    `detections.geojson`, `result.json` under `s3://processed/tiles/date=<day>/site=<site>/`.
 
-A site-day that fails is retried with the task; after 3 failed attempts
-(`FLAREWATCH_MAX_PROCESS_ATTEMPTS`) it is marked failed in `site_day_processing` and left out of
-later runs until `flarewatch requeue --date D --site S` (list them: `flarewatch failed`).
+The task log has one line per site-day: `rumaila-n 2025-06-03: 4 flare(s) (3 Sentinel-2, 1
+VIIRS-only), volume 812.4 kscm/d [90 % 610.2-1010.9], CO2e 1,587.2 t; detector ..., volume model
+...`, plus `; Sentinel-2 not used, quarantined (wrong_crs: ...)` for a sensor that did not observe
+the day (no_data, failed at ingest, quarantined) and why. The task's return value is the batch's
+totals.
 
-Emits `flarewatch_flare_emissions` with the days written, which triggers `emissions_rollup`.
+Retries: a site-day that fails is retried with the task, but a retry redoes only what is not done:
+site-days of the batch that an earlier try of this run processed (and that were not ingested
+again since) are kept, not redone, and counted in the totals as before. Clearing the task of a
+finished run resets the run's start and redoes them all. After 3 failed attempts (`FLAREWATCH_MAX_PROCESS_ATTEMPTS`)
+a site-day is marked failed in `site_day_processing` and left out of later runs until
+`flarewatch requeue --date D --site S` (list them: `flarewatch failed`) or a manual run naming it.
+Errors a retry cannot fix fail the task at once, without retries: unknown site ids (the message
+lists the known ones), malformed dates or ranges, no scenes ingested for the days asked for.
+
+Manual run (Trigger, with config):
+- `acquisition_date` (one day) or `acquisition_start` / `acquisition_end` (a range, inclusive, at
+  most 366 days): every site-day of those days with scenes is processed again, processed before
+  or not; days with nothing ingested are logged, none at all fails the run.
+- `site_ids` (pick from the list; empty = all sites): only those sites. Sites named with a date
+  are forced: a site-day processing gave up on is processed too. **Rerun one site-day**: trigger
+  with its `acquisition_date` and `site_ids` = [that site]; the grid shows one task `day site`.
+
+Backfill: don't backfill this DAG (its schedule is a 30-minute sweep, its logical dates mean
+nothing to it). Backfill `flare_ingest` (each run's event triggers processing of its day) or
+trigger this DAG with `acquisition_start` / `acquisition_end`.
+
+Emits `flarewatch_flare_emissions` (extra: the days written, site-days, flares, volume, CO2e and
+how many site-days a retry reused), which triggers `emissions_rollup`.
 """
 
 from __future__ import annotations
@@ -37,7 +61,6 @@ from __future__ import annotations
 from airflow.sdk import (
     AssetOrTimeSchedule,
     CronTriggerTimetable,
-    Param,
     dag,
     get_current_context,
     task,
@@ -48,6 +71,8 @@ from flarewatch.orchestration.dags import (
     FLARE_EMISSIONS,
     RAW_SCENES,
     START_DATE,
+    acquisition_params,
+    site_ids_param,
 )
 
 
@@ -62,10 +87,9 @@ from flarewatch.orchestration.dags import (
     tags=["flarewatch", "process"],
     doc_md=__doc__,
     params={
-        "acquisition_date": Param(None, type=["null", "string"], format="date",
-                                  description="Manual runs: the acquisition date to (re)process."),
-        "site_ids": Param([], type="array", items={"type": "string"},
-                          description="Manual runs: sites to process; empty = all with scenes that day."),
+        **acquisition_params("Manual runs: the acquisition date to (re)process (YYYY-MM-DD)."),
+        "site_ids": site_ids_param("Manual runs: sites to process; empty = all with scenes on the days. "
+                                   "One site with an acquisition_date reruns that site-day."),
     },
 )
 def flare_process():
@@ -79,8 +103,9 @@ def flare_process():
     def process(batch: dict) -> dict:
         from flarewatch.orchestration import tasks
 
-        get_current_context()["tile_label"] = tasks.batch_label(batch)
-        return tasks.process_batch(batch)
+        ctx = get_current_context()
+        ctx["tile_label"] = tasks.batch_label(batch)
+        return tasks.process_batch(batch, ctx)
 
     @task(outlets=[FLARE_EMISSIONS])
     def publish(results: list[dict], *, outlet_events=None) -> dict:

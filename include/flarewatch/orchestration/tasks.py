@@ -15,12 +15,15 @@ import logging
 
 from airflow.sdk import Asset
 
+from flarewatch.errors import BadParams, NothingIngested
+from flarewatch.orchestration.checks import active_sites, check_map_length, fails_at_once
 from flarewatch.orchestration.connections import results_db, s3_client, settings
 from flarewatch.orchestration.dates import (
     date_range,
     days_from_events,
     parse_day,
-    run_acquisition_date,
+    requested_acquisition_dates,
+    run_acquisition_dates,
 )
 
 log = logging.getLogger(__name__)
@@ -29,18 +32,24 @@ log = logging.getLogger(__name__)
 # ------------------------------------------------------------------------------------------
 # flare_ingest
 # ------------------------------------------------------------------------------------------
+@fails_at_once
 def plan_ingest(context) -> tuple[dict[str, list[dict]], dict]:
-    """(items per provider lane, run summary) for the run's acquisition date and sites."""
+    """(items per provider lane, run summary) for the run's acquisition dates and sites: one item
+    per site-day, by day then site."""
     from flarewatch.ingest.sources import plan_lanes
-    from flarewatch.store import db
 
-    day = run_acquisition_date(context).isoformat()
+    days = [d.isoformat() for d in run_acquisition_dates(context)]
     cfg = settings()
     with results_db(cfg) as conn:
-        sites = db.fetch_sites(conn, context["params"].get("site_ids") or None)
-    lanes = {lane: [{"site_id": sid, "acquisition_date": day} for sid in ids]
+        sites = active_sites(conn, context["params"].get("site_ids"))
+    lanes = {lane: [{"site_id": sid, "acquisition_date": day} for day in days for sid in sorted(ids)]
              for lane, ids in plan_lanes(sites, cfg).items()}
-    return lanes, {"days": [day] if sites else [], "site_ids": sorted(s.site_id for s in sites)}
+    for lane, items in lanes.items():
+        check_map_length(len(items), f"site-days ({len(days)} days x {len(items) // max(len(days), 1)} sites) "
+                                     f"in ingest lane {lane}")
+    log.info("ingest plan: %d day(s) %s..%s x %d site(s): %s", len(days), days[0], days[-1], len(sites),
+             ", ".join(f"{lane} {len(items)}" for lane, items in lanes.items() if items) or "nothing")
+    return lanes, {"days": days if sites else [], "site_ids": sorted(s.site_id for s in sites)}
 
 
 def lane_items(lanes: dict, lane: str) -> list[dict]:
@@ -54,95 +63,165 @@ def lane_items(lanes: dict, lane: str) -> list[dict]:
 
 
 def ingest_event(summary: dict) -> dict:
-    """The ``extra`` of the ``flarewatch_raw_scenes`` event; skipped when no site was active."""
+    """The ``extra`` of the ``flarewatch_raw_scenes`` event (skipped when no site was active): the
+    days (``flare_process`` plans from them), the sites and the scenes of those site-days per
+    status (ingested, no_data, failed)."""
     from airflow.sdk.exceptions import AirflowSkipException
+
+    from flarewatch.store import db
 
     if not summary.get("site_ids"):
         raise AirflowSkipException("no active site to ingest")
-    return {"days": sorted(summary["days"]), "site_ids": sorted(summary["site_ids"])}
+    days, sites = sorted(summary["days"]), sorted(summary["site_ids"])
+    with results_db() as conn:
+        rows = db.fetch_dicts(conn, "SELECT status, count(*) AS n FROM scenes WHERE acquisition_date = ANY(%s)"
+                                    " AND site_id = ANY(%s) GROUP BY status ORDER BY status",
+                              ([parse_day(d) for d in days], sites))
+    extra = {"days": days, "site_ids": sites, "site_days": len(days) * len(sites),
+             "scenes": {r["status"]: r["n"] for r in rows}}
+    log.info("ingested %d site-day(s) (%s..%s, %d site(s)); scenes: %s", extra["site_days"], days[0], days[-1],
+             len(sites), ", ".join(f"{n} {k}" for k, n in extra["scenes"].items()) or "none")
+    return extra
 
 
+@fails_at_once
 def ingest_item(item: dict, lane: str) -> dict:
     """Fetch one site-day through one provider lane into ``rawdata`` (``ingest.site_day``)."""
     from flarewatch.ingest.site_day import ingest_site_day
     from flarewatch.ingest.sources import INGEST_LANES, build_source
-    from flarewatch.store import db
     from flarewatch.store import objects as storage
 
     sensors = next(x.sensors for x in INGEST_LANES if x.lane == lane)
     cfg = settings()
     with results_db(cfg) as conn:
-        found = db.fetch_sites(conn, [item["site_id"]])
-        if not found:
-            raise LookupError(f"site {item['site_id']} is not in the sites table")
+        [site] = active_sites(conn, [item["site_id"]])
         s3 = s3_client(cfg)
         source = build_source(cfg, raw_store=storage.RawStore(s3, cfg.raw_bucket))
-        return ingest_site_day(found[0], parse_day(item["acquisition_date"]), source, s3, conn, cfg, sensors=sensors)
+        return ingest_site_day(site, parse_day(item["acquisition_date"]), source, s3, conn, cfg, sensors=sensors)
 
 
 # ------------------------------------------------------------------------------------------
 # flare_process
 # ------------------------------------------------------------------------------------------
+@fails_at_once
 def plan_process(context, raw_scenes: Asset) -> list[dict]:
-    """Batches of site-days to process: a manual day, or the triggering events' days plus any
-    site-day ingested and not processed since (an empty sweep plans nothing)."""
+    """Batches of site-days to process.
+
+    Manual runs name the days (``acquisition_date`` or ``acquisition_start`` .. ``acquisition_end``)
+    and optionally ``site_ids``: every site-day of those with a scene is processed, processed
+    before or not. Sites named explicitly are forced: a site-day that processing gave up on is
+    taken too (as after ``flarewatch requeue``). Other runs take the triggering events' days plus
+    any site-day ingested and not processed since (an empty sweep plans nothing); given-up
+    site-days are left out.
+    """
     from flarewatch.process.batch import batch_site_days
     from flarewatch.store import db, processing
 
     params = context["params"]
+    days = requested_acquisition_dates(params)
+    wanted = set(params.get("site_ids") or [])
+    force = days is not None and bool(wanted)
     cfg = settings()
     with results_db(cfg) as conn:
-        if params.get("acquisition_date"):  # manual (re)processing of one day
-            day = parse_day(params["acquisition_date"])
-            site_days = set(db.scene_site_days(conn, [day]))
-            if not site_days:
-                raise ValueError(f"no scenes ingested for {day}; run flare_ingest for that date first")
+        if wanted:
+            active_sites(conn, wanted)
+        if days is not None:  # manual (re)processing of named days
+            site_days = {(s, d) for s, d in db.scene_site_days(conn, days) if not wanted or s in wanted}
+            _check_ingested(days, wanted, site_days)
         else:
             site_days = set(db.scene_site_days(conn, days_from_events(context, raw_scenes)))
             site_days |= set(db.pending_site_days(conn))
+            site_days = {(s, d) for s, d in site_days if not wanted or s in wanted}
         # site-days that processing gave up on wait for `flarewatch requeue` (or a new ingest)
         given_up = {(r["site_id"], r["acquisition_date"]) for r in
-                    processing.failed_site_days(conn, days=sorted({d for _, d in site_days}))}
-    for site_id, day in sorted(given_up & site_days, key=lambda x: (x[1], x[0])):
-        log.warning("%s %s left out: processing gave up on it after its attempts; re-queue it with "
-                    "`flarewatch requeue --date %s --site %s`", site_id, day, day, site_id)
-    site_days -= given_up
-    wanted = set(params.get("site_ids") or [])
-    return batch_site_days([(s, d) for s, d in site_days if not wanted or s in wanted], cfg.process_batch)
+                    processing.failed_site_days(conn, days=sorted({d for _, d in site_days}))} & site_days
+    for site_id, day in sorted(given_up, key=lambda x: (x[1], x[0])):
+        if force:
+            log.warning("%s %s: processing gave up on it earlier; processed anyway because the run names it", site_id, day)
+        else:
+            log.warning("%s %s left out: processing gave up on it after its attempts; re-queue it with "
+                        "`flarewatch requeue --date %s --site %s` or trigger flare_process with this date and "
+                        "site_ids=[%s]", site_id, day, day, site_id, site_id)
+    if not force:
+        site_days -= given_up
+    batches = batch_site_days(site_days, cfg.process_batch)
+    check_map_length(len(batches), f"batches of up to {cfg.process_batch} sites")
+    return [{**b, "force": True} for b in batches] if force else batches
 
 
-def process_batch(batch: dict) -> dict:
-    """Process one batch of site-days (``process.batch.process_batch``) with the task's clients."""
+def _check_ingested(days: list, wanted: set, site_days: set) -> None:
+    """A manual run's days (and named sites) must have scenes: none at all is an error (``NothingIngested``);
+    some missing is logged."""
+    span = f"{days[0]}" if len(days) == 1 else f"{days[0]}..{days[-1]}"
+    sites = f" for site(s) {', '.join(sorted(wanted))}" if wanted else ""
+    if not site_days:
+        raise NothingIngested(f"no scenes ingested on {span}{sites}; run flare_ingest for "
+                              f"{'that date' if len(days) == 1 else 'those dates'} first")
+    found_days = {d for _, d in site_days}
+    missing_days = [d for d in days if d not in found_days]
+    if missing_days:
+        log.warning("no scenes ingested on %d of the %d day(s)%s: %s", len(missing_days), len(days), sites,
+                    ", ".join(map(str, missing_days[:20])) + (" ..." if len(missing_days) > 20 else ""))
+    for site_id in sorted(wanted - {s for s, _ in site_days}):
+        log.warning("%s: no scene ingested on %s; nothing to process for it", site_id, span)
+
+
+@fails_at_once
+def process_batch(batch: dict, context=None) -> dict:
+    """Process one batch of site-days (``process.batch.process_batch``) with the task's clients.
+
+    On a retry (``ti.try_number`` > 1) the site-days of the batch that an earlier try of this run
+    processed (since ``dag_run.start_date``, which a Clear resets) and that were not ingested
+    again since are not redone: their stored outcome is reused. A batch of ``force``d site-days
+    (a manual run naming them) also takes those that processing gave up on.
+    """
     from airflow.sdk.exceptions import AirflowFailException
 
     from flarewatch.process.batch import BatchFailed
     from flarewatch.process.batch import process_batch as run
 
+    done_since = None
+    if context is not None and (context["ti"].try_number or 1) > 1:
+        done_since = context["dag_run"].start_date
     cfg = settings()
     with results_db(cfg) as conn:
         try:
-            return run(conn, s3_client(cfg), cfg, parse_day(batch["acquisition_date"]), list(batch["site_ids"]))
+            return run(conn, s3_client(cfg), cfg, parse_day(batch["acquisition_date"]), list(batch["site_ids"]),
+                       force=bool(batch.get("force")), done_since=done_since)
         except BatchFailed as exc:
-            if exc.permanent:  # every failed site-day used up its attempts: a retry cannot help
+            if exc.permanent:  # every failed site-day used up its attempts or cannot heal: a retry cannot help
                 raise AirflowFailException(str(exc)) from exc
             raise
 
 
 def batch_label(batch: dict) -> str:
-    """How the grid labels a mapped process task: ``<day> <site>,<site>,...``."""
+    """How the grid labels a mapped process task: ``<day> <site>,<site>,...`` (a one-site manual
+    rerun: ``<day> <site>``)."""
     return f"{batch['acquisition_date']} {','.join(batch['site_ids'])}"
 
 
 def summarise_days(results: list[dict]) -> dict:
-    """The ``extra`` of the ``flarewatch_flare_emissions`` event: the days written and the detections."""
+    """The ``extra`` of the ``flarewatch_flare_emissions`` event: the days written (``emissions_rollup``
+    plans from them), site-days, detections, volume and CO2e totals, and how many site-days a retry
+    reused from an earlier try."""
     results = list(results or [])
-    return {"days": sorted({r["acquisition_date"] for r in results}),
-            "n_detections": sum(r["n_detections"] for r in results)}
+    extra = {"days": sorted({r["acquisition_date"] for r in results}),
+             "site_days": sum(len(r["site_ids"]) for r in results),
+             "sites": len({s for r in results for s in r["site_ids"]}),
+             "n_detections": sum(r["n_detections"] for r in results),
+             "volume_kscm_d": round(sum(r.get("volume_kscm_d") or 0.0 for r in results), 1),
+             "co2e_t": round(sum(r.get("co2e_t") or 0.0 for r in results), 1),
+             "reused": sum(len(r.get("reused") or []) for r in results)}
+    log.info("processed %d site-day(s) of %d day(s): %d flares, %s kscm/d, CO2e %s t%s", extra["site_days"],
+             len(extra["days"]), extra["n_detections"], f"{extra['volume_kscm_d']:,.1f}", f"{extra['co2e_t']:,.1f}",
+             f" ({extra['reused']} reused from an earlier try)" if extra["reused"] else "")
+    return extra
 
 
 # ------------------------------------------------------------------------------------------
 # emissions_rollup
 # ------------------------------------------------------------------------------------------
+@fails_at_once
 def refresh_rollups(context, flare_emissions: Asset) -> dict:
     """Recompute the daily and monthly rollups of a manual range, or of the events' days plus any
     day processed after its last rollup. First the days' processed site-days are audited
@@ -155,8 +234,8 @@ def refresh_rollups(context, flare_emissions: Asset) -> dict:
 
     params = context["params"]
     if params.get("start_date"):
-        start = parse_day(params["start_date"])
-        days = date_range(start, parse_day(params.get("end_date") or start))
+        start = parse_day(params["start_date"], "start_date")
+        days = date_range(start, parse_day(params.get("end_date") or start, "end_date"))
     else:
         days = days_from_events(context, flare_emissions)
     cfg = settings()
@@ -174,9 +253,19 @@ def refresh_rollups(context, flare_emissions: Asset) -> dict:
             raise RuntimeError(f"{len(audit['problems'])} site-day(s) disagree between the database, result.json and "
                                "detections.geojson; nothing published: " + "; ".join(audit["problems"][:20]))
         counts = db.refresh_rollups(conn, days)
+        states = db.fetch_dicts(conn, "SELECT status, count(*) AS n, sum(volume_kscm) AS volume, sum(co2e_t) AS co2e"
+                                      " FROM emissions_daily WHERE day = ANY(%s) GROUP BY status ORDER BY status",
+                                (days,)) if days else []
     log.info("audited %d processed site-days: no disagreement", audit["checked"])
-    return {"days": [d.isoformat() for d in days], **counts, "audited_site_days": audit["checked"],
-            **({"audit_skipped": audit["skipped"]} if "skipped" in audit else {})}
+    out = {"days": [d.isoformat() for d in days], **counts, "audited_site_days": audit["checked"],
+           "site_days": {r["status"]: r["n"] for r in states},
+           "volume_kscm": round(sum(float(r["volume"] or 0) for r in states), 1),
+           "co2e_t": round(sum(float(r["co2e"] or 0) for r in states), 1),
+           **({"audit_skipped": audit["skipped"]} if "skipped" in audit else {})}
+    log.info("rolled up %d day(s): site-days %s; %s kscm, CO2e %s t", len(days),
+             ", ".join(f"{n} {k}" for k, n in out["site_days"].items()) or "none", f"{out['volume_kscm']:,.1f}",
+             f"{out['co2e_t']:,.1f}")
+    return out
 
 
 def publish_day_layers(rollup: dict) -> dict:
@@ -206,13 +295,13 @@ def analytics_months(context, emission_rollups: Asset) -> list:
         first = parse_day(f"{params.get('month') or params['start_month']}-01")
         last = parse_day(f"{params.get('end_month') or params.get('month') or params['start_month']}-01")
         if last < first:
-            raise ValueError(f"end_month {last:%Y-%m} is before start_month {first:%Y-%m}")
+            raise BadParams(f"end_month {last:%Y-%m} is before start_month {first:%Y-%m}")
         months, m = [], first
         while m <= last:
             months.append(m)
             m = (m + timedelta(days=32)).replace(day=1)
         if len(months) > 24:
-            raise ValueError(f"{len(months)} months asked for; refresh at most 24 at a time")
+            raise BadParams(f"{len(months)} months asked for; refresh at most 24 at a time")
         return months
     days = days_from_events(context, emission_rollups)
     if days:
@@ -227,6 +316,7 @@ def analytics_months(context, emission_rollups: Asset) -> list:
     return sorted({latest.replace(day=1), (latest.replace(day=1) - timedelta(days=1)).replace(day=1)})
 
 
+@fails_at_once
 def refresh_analytics(context, emission_rollups: Asset) -> dict:
     """Gap-aware estimates, KPIs, alerts and the reconciliation of the months (``analytics.refresh``)."""
     from flarewatch.analytics.refresh import refresh_analytics as run
@@ -242,6 +332,7 @@ def refresh_analytics(context, emission_rollups: Asset) -> dict:
 # ------------------------------------------------------------------------------------------
 # calibration_import
 # ------------------------------------------------------------------------------------------
+@fails_at_once
 def plan_calibration_files(params: dict) -> list[dict]:
     """The files to import: a manual ``s3_key`` or ``path``, else the objects under
     ``calibration/`` that were not imported yet."""
@@ -252,11 +343,11 @@ def plan_calibration_files(params: dict) -> list[dict]:
     s3_key, path = (params.get("s3_key") or "").strip(), (params.get("path") or "").strip()
     version = (params.get("report_version") or "").strip() or None
     if s3_key and path:
-        raise ValueError("give either s3_key or path, not both")
+        raise BadParams("give either s3_key or path, not both")
     if version and not (s3_key or path):
-        raise ValueError("report_version applies to one file: give s3_key or path with it")
+        raise BadParams("report_version applies to one file: give s3_key or path with it")
     if version and normalize_version(version) is None:
-        raise ValueError(f"report_version {version!r} is not a timestamp or date (e.g. 2021-05-03)")
+        raise BadParams(f"report_version {version!r} is not a timestamp or date (e.g. 2021-05-03)")
     cfg = settings()
     if s3_key:
         bucket, key = importer.parse_s3_uri(s3_key, cfg.raw_bucket)
@@ -344,9 +435,10 @@ RETRAINABLE = ("detector", "regressor")
 
 def _check_model(model: str) -> None:
     if model not in RETRAINABLE:
-        raise ValueError(f"unknown model {model!r}; expected one of {RETRAINABLE}")
+        raise BadParams(f"unknown model {model!r}; expected one of {RETRAINABLE}")
 
 
+@fails_at_once
 def train_challenger(model: str, context) -> dict:
     """Train, score and register a challenger for ``model`` (``training.detector`` or ``training.regressor``)."""
     _check_model(model)
@@ -362,6 +454,7 @@ def train_challenger(model: str, context) -> dict:
         return run(conn, s3_client(cfg), cfg, params=params, run_id=run_id)
 
 
+@fails_at_once
 def promote(model: str, result: dict) -> dict:
     """The promotion gate of ``model`` on the challenger ``result["version"]``; the decision is
     stored on the version's row either way."""
@@ -378,6 +471,7 @@ def promote(model: str, result: dict) -> dict:
     return {"version": result["version"], "promoted": decision.promote, "reason": decision.reason}
 
 
+@fails_at_once
 def backfill_volumes(decision: dict, params: dict) -> dict:
     """Re-estimate ``backfill_start``..``backfill_end`` with the newly promoted regressor; skipped
     (with the reason) when no range is given or the challenger was not promoted."""
@@ -403,6 +497,7 @@ def backfill_volumes(decision: dict, params: dict) -> dict:
 # ------------------------------------------------------------------------------------------
 # emissions_report
 # ------------------------------------------------------------------------------------------
+@fails_at_once
 def plan_reports(context, emission_analytics: Asset) -> list[dict]:
     """The reports to make, one item per month and group: a manual ``month`` (YYYY-MM), else the
     months of the analytics events, else the latest month with estimates; ``level`` and ``value``
