@@ -51,6 +51,7 @@ from flarewatch.orchestration.dags import (
     DEFAULT_ARGS,
     RAW_SCENES,
     START_DATE,
+    ingest_schedule,
     acquisition_params,
     site_ids_param,
 )
@@ -58,7 +59,7 @@ from flarewatch.orchestration.dags import (
 
 @dag(
     dag_id="flare_ingest",
-    schedule="0 6 * * *",
+    schedule=ingest_schedule(),  # daily 06:00 UTC; FLAREWATCH_INGEST_SCHEDULE=off: manual / backfill only
     start_date=START_DATE,
     catchup=False,
     max_active_runs=4,

@@ -1,8 +1,9 @@
 """``flarewatch demo``: the daily pipeline over a range of acquisition dates on the local stack.
 
 Starts the stack (``localstack.up``), waits for the DAGs to be parsed and unpauses them, uploads
-the simulated meter readings and triggers ``calibration_import``, then backfills ``flare_ingest``
-through the Airflow REST API (``airflow_api``) and follows the site-days in the results database
+the simulated meter readings and triggers ``calibration_import``, then triggers one ``flare_ingest``
+run over the demo's acquisition dates (``acquisition_start`` / ``acquisition_end``) through the
+Airflow REST API (``airflow_api``) and follows the site-days in the results database
 until every one is ingested, processed and rolled up. Prints the per-site table at the end.
 """
 
@@ -70,7 +71,7 @@ def active_runs(api: AirflowApi) -> int:
     return sum(api.count_runs(dag_id, ["queued", "running"]) for dag_id in PIPELINE_DAGS)
 
 
-def create_backfill(api: AirflowApi, start: date, end: date):
+def create_backfill(api: AirflowApi, start: date, end: date):  # kept for scripts; the demo triggers one range run
     """Backfill flare_ingest so acquisition days start..end run (run of day D+1 processes day D);
     runs that exist already are re-run (reprocess "completed"), which writes no duplicates."""
     return api.create_backfill("flare_ingest", start + timedelta(days=1), end + timedelta(days=1),
@@ -226,16 +227,11 @@ def run_demo(start: date, n_days: int, timeout: float, log: Callable[[str], None
                 cur.execute("SELECT now()")
                 db_since = cur.fetchone()[0]  # progress counts rows written after this, on the DB's clock
             conn.commit()
-            log(f"\n[3/4] Backfilling flare_ingest for acquisition dates {start} .. {end} ({n_days} days) "
-                f"under the Airflow scheduler;\n      each ingest run triggers flare_process, which triggers "
-                f"emissions_rollup.")
-            running = [b for b in api.backfills("flare_ingest") if b.completed_at is None]
-            if running:  # e.g. a previous `make demo` was interrupted: wait for that one instead
-                backfill = running[0]
-                log(f"  backfill {backfill.id} is still running from an earlier start; waiting for it")
-            else:
-                backfill = create_backfill(api, start, end)
-            log(f"  backfill {backfill.id}; UI: {api.base}/dags/flare_ingest")
+            log(f"\n[3/4] Ingesting acquisition dates {start} .. {end} ({n_days} days) with one flare_ingest run "
+                f"(acquisition_start / acquisition_end)\n      under the Airflow scheduler; its asset event triggers "
+                f"flare_process, which triggers emissions_rollup.")
+            ingest_run = api.trigger("flare_ingest", conf={"acquisition_start": f"{start}", "acquisition_end": f"{end}"})
+            log(f"  run {ingest_run}; UI: {api.base}/dags/flare_ingest")
 
             last = ""
             idle = 0
@@ -243,7 +239,7 @@ def run_demo(start: date, n_days: int, timeout: float, log: Callable[[str], None
             while True:
                 c = progress_counts(conn, start, end, db_since)
                 expected = c["sites"] * n_days
-                bf_done = api.backfill(backfill.id).completed_at is not None
+                bf_done = api.run_state("flare_ingest", ingest_run) in ("success", "failed")
                 active = active_runs(api)
                 progress = (f"ingested {c['ingested']}/{expected} site-days | processed {c['processed']}/{expected}"
                             f" | rolled up {c['rolled_up']}/{expected} | active runs {active}")

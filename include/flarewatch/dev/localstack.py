@@ -210,6 +210,9 @@ def stack_env(paths: StackPaths | None = None) -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": os.environ.get(
             "FLAREWATCH_AIRFLOW_DB_URL", f"postgresql+psycopg2://postgres@/airflow?host={paths.pg}"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # No daily ingest on the local stack: its data is the demo's (June 2025); a daily run would
+        # ingest yesterday's simulated scenes as soon as the DAGs are unpaused (orchestration.dags).
+        "FLAREWATCH_INGEST_SCHEDULE": os.environ.get("FLAREWATCH_INGEST_SCHEDULE", "off"),
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__PARALLELISM": os.environ.get("FLAREWATCH_PARALLELISM", "4"),
         "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "4",

@@ -51,6 +51,16 @@ EMISSION_ANALYTICS = _described(
     "months, rows written per table, alerts raised and resolved")
 
 START_DATE = datetime(2025, 1, 1)
+DAILY_INGEST_CRON = "0 6 * * *"
+
+
+def ingest_schedule() -> str | None:
+    """``flare_ingest``'s schedule: daily at 06:00 UTC for yesterday's acquisition date, unless
+    ``FLAREWATCH_INGEST_SCHEDULE`` says otherwise (a cron expression, or ``off`` for manual and
+    backfill runs only: the local stack's default, whose demo data is the simulator's June 2025 and
+    which would otherwise ingest yesterday's simulated scenes the moment the DAG is unpaused)."""
+    value = os.environ.get("FLAREWATCH_INGEST_SCHEDULE", DAILY_INGEST_CRON).strip()
+    return None if value.lower() in ("", "off", "none") else value
 
 DEFAULT_ARGS = {
     "owner": "flarewatch",
