@@ -22,7 +22,7 @@ from flarewatch.web.auth import page_user, user_name
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-SERIES_DAYS = 90  # the site page's default window: the 90 days up to the data's last day
+SERIES_DAYS = 90  # the site page's default window: the 90 days up to the data's last day (or from its first)
 
 
 def _num(value, digits: int = 1) -> str:
@@ -115,6 +115,8 @@ def site_page(request: Request, site_id: str, user: Annotated[object, Depends(pa
         params.site(site_id, known)
         rng = queries.data_range(conn)
         first, last = params.date_range(start, end, rng["last_day"], default_days=SERIES_DAYS)
+        if not start and rng["first_day"] and first < rng["first_day"] <= last:
+            first = rng["first_day"]  # a short history fills the chart instead of a corner of 90 days
         _, days = queries.daily(conn, site_id, first, last, limit=params.MAX_RANGE_DAYS, offset=0)
         chosen = params.parse_date("day", day)
         if chosen is None:  # the last observed day with flares, else the last day shown
