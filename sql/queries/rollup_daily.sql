@@ -8,6 +8,9 @@
 -- (quarantined tile, failed fetch, no scene) has NULL totals too. A sensor observed the day when
 -- its scene was processed: not no_data, failed (at ingest) or quarantined (failed validation).
 -- s2_usable: observed and clear over the site's flares (scenes.usable; NULL from before 009 = usable).
+-- Sums run in detection-key order: a float sum depends on the order of its terms, and without an
+-- ORDER BY that order follows the plan and where the rows lie on disk (rewritten rows move): the
+-- same site-day rolled up under the CeleryExecutor and in-process differed in the last bit.
 INSERT INTO emissions_daily AS t (
     site_id, day, n_flares, n_flares_s2, n_flares_viirs_only, volume_kscm, co2_t, co2e_t,
     s2_observed, viirs_observed, cloud_fraction, status, volume_lo_kscm, volume_hi_kscm, s2_usable, refreshed_at)
@@ -48,11 +51,11 @@ LEFT JOIN (
            count(*) AS n_flares,
            count(*) FILTER (WHERE d.sensor = 'sentinel2') AS n_s2,
            count(*) FILTER (WHERE d.sensor = 'viirs') AS n_viirs,
-           sum(e.volume_kscm_d) AS volume,
-           sum(coalesce(e.volume_lo_kscm_d, e.volume_kscm_d)) AS volume_lo,
-           sum(coalesce(e.volume_hi_kscm_d, e.volume_kscm_d)) AS volume_hi,
-           sum(e.co2_t) AS co2,
-           sum(e.co2e_t) AS co2e
+           sum(e.volume_kscm_d ORDER BY d.detection_key) AS volume,
+           sum(coalesce(e.volume_lo_kscm_d, e.volume_kscm_d) ORDER BY d.detection_key) AS volume_lo,
+           sum(coalesce(e.volume_hi_kscm_d, e.volume_kscm_d) ORDER BY d.detection_key) AS volume_hi,
+           sum(e.co2_t ORDER BY d.detection_key) AS co2,
+           sum(e.co2e_t ORDER BY d.detection_key) AS co2e
     FROM flare_detections d
     JOIN flare_emissions e USING (site_id, acquisition_date, detection_key)
     WHERE d.acquisition_date = ANY(%(days)s::date[])

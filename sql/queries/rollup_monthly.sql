@@ -3,6 +3,7 @@
 -- (group_level, group_value, month). Volumes are the sum of the observed site-days (no gap
 -- filling): site_days_observed tells how complete a month is; site_days_unprocessed counts the
 -- site-days whose processing is pending or failed (missing from the totals, not zero).
+-- Sums run in (site, day) order: a float sum depends on the order of its terms (rollup_daily.sql).
 INSERT INTO emissions_monthly AS t (
     group_level, group_value, month, n_sites, site_days, site_days_observed, site_days_unprocessed,
     volume_kscm, co2_t, co2e_t, volume_lo_kscm, volume_hi_kscm, refreshed_at)
@@ -11,11 +12,13 @@ SELECT g.group_level, g.group_value, g.month,
        count(*),
        count(*) FILTER (WHERE g.s2_observed OR g.viirs_observed),
        count(*) FILTER (WHERE g.status <> 'processed'),
-       coalesce(sum(g.volume_kscm), 0), coalesce(sum(g.co2_t), 0), coalesce(sum(g.co2e_t), 0),
-       coalesce(sum(g.volume_lo_kscm), 0), coalesce(sum(g.volume_hi_kscm), 0), now()
+       coalesce(sum(g.volume_kscm ORDER BY g.site_id, g.day), 0), coalesce(sum(g.co2_t ORDER BY g.site_id, g.day), 0),
+       coalesce(sum(g.co2e_t ORDER BY g.site_id, g.day), 0),
+       coalesce(sum(g.volume_lo_kscm ORDER BY g.site_id, g.day), 0),
+       coalesce(sum(g.volume_hi_kscm ORDER BY g.site_id, g.day), 0), now()
 FROM (
     SELECT lvl.group_level, lvl.group_value, date_trunc('month', d.day)::date AS month,
-           d.site_id, d.s2_observed, d.viirs_observed, d.status, d.volume_kscm, d.volume_lo_kscm,
+           d.site_id, d.day, d.s2_observed, d.viirs_observed, d.status, d.volume_kscm, d.volume_lo_kscm,
            d.volume_hi_kscm, d.co2_t, d.co2e_t
     FROM emissions_daily d
     JOIN sites s USING (site_id)
