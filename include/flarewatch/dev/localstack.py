@@ -1,4 +1,5 @@
-"""The embedded local stack: S3 server (rclone), PostgreSQL (pgserver), Airflow 3 (LocalExecutor).
+"""The embedded local stack: S3 server (rclone), PostgreSQL (pgserver), Airflow 3 (LocalExecutor, or
+CeleryExecutor with Redis and supervised workers under ``FLAREWATCH_EXECUTOR=celery``: ``dev.celerystack``).
 
 Everything lives under one state folder (``FLAREWATCH_STATE_DIR``, default ``<repo>/.state``)::
 
@@ -38,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flarewatch.dev import servers, supervise
+from flarewatch.dev import celerystack, servers, supervise
 from flarewatch.orchestration.pools import pools_spec
 from flarewatch.store import db, seed
 
@@ -88,6 +89,12 @@ def _port() -> dict[str, int]:
             "api": int(os.environ.get("FLAREWATCH_API_PORT", "8080"))}
 
 
+def executor_config(paths: StackPaths | None = None) -> celerystack.ExecutorConfig:
+    """The running stack's executor (recorded at ``up``), else what ``FLAREWATCH_EXECUTOR`` asks for."""
+    paths = paths or StackPaths.default()
+    return celerystack.load(paths.run) or celerystack.ExecutorConfig.from_env(_port()["api"])
+
+
 # ------------------------------------------------------------------------------------------
 # secrets and file modes
 # ------------------------------------------------------------------------------------------
@@ -128,7 +135,8 @@ def secret_values(paths: StackPaths | None = None) -> list[str]:
             pw = None
         if pw:
             out.append(pw)
-    return out
+    broker_pw = celerystack.url_password(executor_config(paths).broker_url)
+    return out + ([broker_pw] if broker_pw else [])
 
 
 def _pg_needs_group_traverse(paths: StackPaths) -> bool:
@@ -202,13 +210,14 @@ def stack_env(paths: StackPaths | None = None) -> dict[str, str]:
     sec = ensure_secrets(paths)
     ports = _port()
     cache = paths.state / "cache"
+    sql_alchemy_conn = os.environ.get("FLAREWATCH_AIRFLOW_DB_URL",
+                                      f"postgresql+psycopg2://postgres@/airflow?host={paths.pg}")
     env = {
         "AIRFLOW_HOME": str(paths.airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": os.environ.get(
-            "FLAREWATCH_AIRFLOW_DB_URL", f"postgresql+psycopg2://postgres@/airflow?host={paths.pg}"),
+        **executor_config(paths).airflow_env(sql_alchemy_conn),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql_alchemy_conn,
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         # No daily ingest on the local stack: its data is the demo's (June 2025); a daily run would
         # ingest yesterday's simulated scenes as soon as the DAGs are unpaused (orchestration.dags).
@@ -283,15 +292,21 @@ def airflow_password(paths: StackPaths) -> str | None:
 
 
 def start_airflow_component(paths: StackPaths, name: str, env: dict[str, str]) -> int:
-    """Start Airflow component ``name`` (after cleaning up what a dead one left in its process group)."""
+    """Start Airflow component ``name`` (after cleaning up what a dead one left in its process group);
+    a Celery worker (``celery-worker<i>``) is ``airflow celery worker`` for the stack's executor."""
     supervise.stop(paths.run, name)
-    argv = [servers.venv_bin("airflow"), name, *AIRFLOW_ARGS.get(name, [])]
+    if name.startswith(celerystack.WORKER_PREFIX):
+        argv = executor_config(paths).worker_argv(servers.venv_bin("airflow"), name)
+        celerystack.mark_log_start(paths.run, name, paths.log_of(name))
+    else:
+        argv = [servers.venv_bin("airflow"), name, *AIRFLOW_ARGS.get(name, [])]
     return supervise.spawn(paths.run, paths.log_of(name), name, argv, {**os.environ, **env}, paths.state)
 
 
-def component_names() -> list[str]:
-    """The local stack's components, in start order."""
-    return ["s3", *(["postgres"] if _own_postgres() else []), *AIRFLOW_COMPONENTS]
+def component_names(paths: StackPaths | None = None) -> list[str]:
+    """The local stack's components, in start order (Celery workers last)."""
+    return ["s3", *(["postgres"] if _own_postgres() else []), *AIRFLOW_COMPONENTS,
+            *executor_config(paths).worker_names()]
 
 
 def _postgres_pid(paths: StackPaths) -> int | None:
@@ -359,6 +374,25 @@ def probe_all(paths: StackPaths | None = None) -> dict[str, supervise.Probe]:
             ok = beat.get("status") == "healthy"
             last = next((v for k, v in beat.items() if k.startswith("latest")), None)
             out[name] = supervise.Probe(pid, None if ok else f"heartbeat {beat.get('status')} (last {last})")
+    out.update(probe_workers(paths))
+    return out
+
+
+def probe_workers(paths: StackPaths) -> dict[str, supervise.Probe]:
+    """The Celery workers: process alive, Redis answering, and Celery's "ready." in the log since start."""
+    cfg = executor_config(paths)
+    names = cfg.worker_names()
+    broker = celerystack.broker_problem(cfg.broker_url) if names else None
+    out = {}
+    for name in names:
+        pid = running_pid(paths, name)
+        if pid is None:
+            out[name] = _gone(paths, name)
+        elif broker:
+            out[name] = supervise.Probe(pid, broker)
+        else:
+            ready = celerystack.worker_ready(paths.run, name, paths.log_of(name))
+            out[name] = supervise.Probe(pid, None if ready else "not ready yet (no Celery 'ready.' in its log)")
     return out
 
 
@@ -415,8 +449,9 @@ def up(paths: StackPaths | None = None, log=print, settle: float | None = None,
     harden(paths)
     if write_airflow_passwords(paths, sec):  # first start, or a stack whose password Airflow generated
         scrub_logs(paths)
-    env = stack_env(paths)
     ports = _port()
+    cfg = _choose_executor(paths, log)
+    env = stack_env(paths)
     t0 = time.time()
 
     start_s3(paths, ports["s3"], sec["s3_key"], sec["s3_secret"])
@@ -435,10 +470,13 @@ def up(paths: StackPaths | None = None, log=print, settle: float | None = None,
         conn.close()
     log(f"  results db  migrations applied now: {applied or 'none (up to date)'}")
 
-    down_now = [c for c in AIRFLOW_COMPONENTS if not running_pid(paths, c)]
+    down_now = [c for c in (*AIRFLOW_COMPONENTS, *cfg.worker_names()) if not running_pid(paths, c)]
     if down_now:
-        if len(down_now) == len(AIRFLOW_COMPONENTS) or not (paths.airflow_home / ".migrated").exists():
+        if set(AIRFLOW_COMPONENTS) <= set(down_now) or not (paths.airflow_home / ".migrated").exists():
             _migrate_airflow(paths, env, log)
+        if cfg.celery and {"scheduler", *cfg.worker_names()} <= set(down_now):
+            n = celerystack.purge(cfg.broker_url, cfg.key_prefix)  # nothing sends or takes tasks now
+            log(f"  celery      {cfg.describe()}; stale broker keys deleted: {n}")
         if "api-server" in down_now and servers.port_in_use(ports["api"]):
             raise RuntimeError(f"port {ports['api']} is taken; set FLAREWATCH_API_PORT to a free port")
         for comp in down_now:
@@ -457,14 +495,38 @@ def up(paths: StackPaths | None = None, log=print, settle: float | None = None,
     log(f"  waiting until every component is healthy and stays so for {settle:.0f} s...")
     hide = secret_values(paths)
     try:
-        supervise.watch(component_names(), lambda: probe_all(paths), restart, timeout=timeout, settle=settle,
+        supervise.watch(component_names(paths), lambda: probe_all(paths), restart, timeout=timeout, settle=settle,
                         log_tail=lambda n: supervise.tail(paths.log_of(n), redact=hide), log=log)
     except supervise.StackUnhealthy as exc:
         raise RuntimeError(f"{exc}\n(full log: {paths.logs}/; `make status` shows every component)") from exc
     harden(paths)  # files the components created meanwhile
-    log(f"  airflow     http://127.0.0.1:{ports['api']}  (scheduler, dag-processor, triggerer, api-server)")
+    log(f"  airflow     http://127.0.0.1:{ports['api']}  (scheduler, dag-processor, triggerer, api-server"
+        + (f"; {cfg.describe()})" if cfg.celery else ")"))
     log(f"  stack up and healthy in {time.time() - t0:.1f} s")
     return {"api": f"http://127.0.0.1:{ports['api']}", "s3": f"http://127.0.0.1:{ports['s3']}"}
+
+
+def _choose_executor(paths: StackPaths, log) -> celerystack.ExecutorConfig:
+    """The executor ``FLAREWATCH_EXECUTOR`` asks for (unset: the recorded one of a stack not brought
+    down, else local), recorded for status/down; a running stack keeps its own (RuntimeError when
+    asked to switch). Under Celery, Redis must answer first."""
+    record = celerystack.load(paths.run)
+    want = (record if record and not os.environ.get("FLAREWATCH_EXECUTOR")
+            else celerystack.ExecutorConfig.from_env(_port()["api"]))
+    have = record or celerystack.ExecutorConfig()  # no record: started as local
+    running = [c for c in (*AIRFLOW_COMPONENTS, *celerystack.recorded_worker_names(paths.run))
+               if running_pid(paths, c)]
+    if have != want and running:
+        raise RuntimeError(f"the stack runs with {have.describe()} ({', '.join(running)} up), not "
+                           f"{want.describe()}: `make down` first, then start it again")
+    if want.celery and (problem := celerystack.broker_problem(want.broker_url)):
+        raise RuntimeError(f"FLAREWATCH_EXECUTOR=celery needs a Redis broker: {problem}. Start one "
+                           "(e.g. `redis-server --daemonize yes`) or set FLAREWATCH_CELERY_BROKER_URL.")
+    for stale in celerystack.recorded_worker_names(paths.run):
+        if stale not in want.worker_names():  # fewer workers than the last start: stop the others
+            supervise.stop(paths.run, stale)
+    celerystack.save(paths.run, want)
+    return want
 
 
 def ensure_pools(paths: StackPaths, airflow: str, env: dict[str, str], log=print) -> None:
@@ -489,11 +551,13 @@ def down(paths: StackPaths | None = None, log=print) -> None:
     if not paths.state.exists():
         log("  nothing to stop")
         return
-    for comp in ("scheduler", "triggerer", "dag-processor", "api-server", "s3"):
+    workers = celerystack.recorded_worker_names(paths.run)
+    for comp in ("scheduler", *workers, "triggerer", "dag-processor", "api-server", "s3"):
         if supervise.stop(paths.run, comp):
             log(f"  stopped {comp}")
     if stop_postgres(paths):
         log("  stopped postgres")
+    celerystack.forget(paths.run)
 
 
 def analyst_dsn(dsn: str) -> str:
