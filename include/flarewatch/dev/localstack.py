@@ -35,6 +35,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -222,7 +223,8 @@ def stack_env(paths: StackPaths | None = None) -> dict[str, str]:
         # No daily ingest on the local stack: its data is the demo's (June 2025); a daily run would
         # ingest yesterday's simulated scenes as soon as the DAGs are unpaused (orchestration.dags).
         "FLAREWATCH_INGEST_SCHEDULE": os.environ.get("FLAREWATCH_INGEST_SCHEDULE", "off"),
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        # a test or benchmark that unpauses only the DAGs it drives sets FLAREWATCH_DAGS_PAUSED_AT_CREATION=True
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": os.environ.get("FLAREWATCH_DAGS_PAUSED_AT_CREATION", "False"),
         "AIRFLOW__CORE__PARALLELISM": os.environ.get("FLAREWATCH_PARALLELISM", "4"),
         "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "4",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
@@ -551,8 +553,15 @@ def down(paths: StackPaths | None = None, log=print) -> None:
     if not paths.state.exists():
         log("  nothing to stop")
         return
+    if supervise.stop(paths.run, "scheduler"):
+        log("  stopped scheduler")
     workers = celerystack.recorded_worker_names(paths.run)
-    for comp in ("scheduler", *workers, "triggerer", "dag-processor", "api-server", "s3"):
+    if workers:  # together (each finishes its task first: up to 20 s), while the api-server still answers them
+        with ThreadPoolExecutor(len(workers)) as pool:
+            for comp, stopped in zip(workers, pool.map(lambda w: supervise.stop(paths.run, w), workers), strict=True):
+                if stopped:
+                    log(f"  stopped {comp}")
+    for comp in ("triggerer", "dag-processor", "api-server", "s3"):
         if supervise.stop(paths.run, comp):
             log(f"  stopped {comp}")
     if stop_postgres(paths):
