@@ -117,3 +117,24 @@ def test_up_refuses_to_switch_the_executor_of_a_running_stack(paths, monkeypatch
             localstack.up(paths, log=lambda _m: None)
     finally:
         supervise.stop(paths.run, "scheduler")
+
+
+def test_purge_and_down_delete_only_the_stack_s_keys(paths):
+    url = "redis://127.0.0.1:6379/0"
+    if problem := celerystack.broker_problem(url):
+        pytest.skip(f"needs the Redis server on 127.0.0.1:6379: {problem}")
+    import redis
+
+    client = redis.Redis.from_url(url)
+    mine, other = f"flarewatch-unit-{servers.free_port()}:", f"flarewatch-unit-other-{servers.free_port()}:"
+    try:
+        client.mset({mine + "default": "stale", mine + "unacked": "x", other + "default": "y"})
+        assert celerystack.purge(url, mine) == 2
+        assert client.get(other + "default") == b"y"
+        client.set(mine + "default", "stale")
+        celerystack.save(paths.run, ExecutorConfig("celery", 1, 1, url, mine))
+        localstack.down(paths, log=lambda _m: None)
+        assert not client.exists(mine + "default") and client.exists(other + "default")
+    finally:
+        client.delete(mine + "default", mine + "unacked", other + "default")
+        client.close()

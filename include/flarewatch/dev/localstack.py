@@ -566,6 +566,9 @@ def down(paths: StackPaths | None = None, log=print) -> None:
             log(f"  stopped {comp}")
     if stop_postgres(paths):
         log("  stopped postgres")
+    cfg = celerystack.load(paths.run)
+    if cfg and cfg.celery and not celerystack.broker_problem(cfg.broker_url):
+        celerystack.purge(cfg.broker_url, cfg.key_prefix)  # leave nothing of the stack in Redis
     celerystack.forget(paths.run)
 
 
