@@ -51,8 +51,8 @@ from flarewatch.orchestration.dags import (
     DEFAULT_ARGS,
     RAW_SCENES,
     START_DATE,
-    ingest_schedule,
     acquisition_params,
+    ingest_schedule,
     site_ids_param,
 )
 
