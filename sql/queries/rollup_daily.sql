@@ -11,6 +11,8 @@
 -- Sums run in detection-key order: a float sum depends on the order of its terms, and without an
 -- ORDER BY that order follows the plan and where the rows lie on disk (rewritten rows move): the
 -- same site-day rolled up under the CeleryExecutor and in-process differed in the last bit.
+-- Every table is restricted to %(days)s (the emissions and processing state too, although the joins
+-- imply it), so that their date indexes (014) apply: the cost follows the days refreshed, not the history.
 INSERT INTO emissions_daily AS t (
     site_id, day, n_flares, n_flares_s2, n_flares_viirs_only, volume_kscm, co2_t, co2e_t,
     s2_observed, viirs_observed, cloud_fraction, status, volume_lo_kscm, volume_hi_kscm, s2_usable, refreshed_at)
@@ -45,7 +47,10 @@ FROM (
     GROUP BY s.site_id, s.acquisition_date
     ) x
 ) sc
-LEFT JOIN site_day_processing p ON p.site_id = sc.site_id AND p.acquisition_date = sc.acquisition_date
+LEFT JOIN (
+    SELECT site_id, acquisition_date, state FROM site_day_processing
+    WHERE acquisition_date = ANY(%(days)s::date[])
+) p ON p.site_id = sc.site_id AND p.acquisition_date = sc.acquisition_date
 LEFT JOIN (
     SELECT d.site_id, d.acquisition_date,
            count(*) AS n_flares,
@@ -58,7 +63,7 @@ LEFT JOIN (
            sum(e.co2e_t ORDER BY d.detection_key) AS co2e
     FROM flare_detections d
     JOIN flare_emissions e USING (site_id, acquisition_date, detection_key)
-    WHERE d.acquisition_date = ANY(%(days)s::date[])
+    WHERE d.acquisition_date = ANY(%(days)s::date[]) AND e.acquisition_date = ANY(%(days)s::date[])
     GROUP BY d.site_id, d.acquisition_date
 ) f ON f.site_id = sc.site_id AND f.acquisition_date = sc.acquisition_date
 ON CONFLICT (site_id, day) DO UPDATE SET

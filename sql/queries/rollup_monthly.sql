@@ -4,6 +4,8 @@
 -- filling): site_days_observed tells how complete a month is; site_days_unprocessed counts the
 -- site-days whose processing is pending or failed (missing from the totals, not zero).
 -- Sums run in (site, day) order: a float sum depends on the order of its terms (rollup_daily.sql).
+-- A month's days are read as a day range (emissions_daily_day_idx, 014), not by truncating every
+-- row's day: the cost follows the months refreshed, not the history.
 INSERT INTO emissions_monthly AS t (
     group_level, group_value, month, n_sites, site_days, site_days_observed, site_days_unprocessed,
     volume_kscm, co2_t, co2e_t, volume_lo_kscm, volume_hi_kscm, refreshed_at)
@@ -17,14 +19,15 @@ SELECT g.group_level, g.group_value, g.month,
        coalesce(sum(g.volume_lo_kscm ORDER BY g.site_id, g.day), 0),
        coalesce(sum(g.volume_hi_kscm ORDER BY g.site_id, g.day), 0), now()
 FROM (
-    SELECT lvl.group_level, lvl.group_value, date_trunc('month', d.day)::date AS month,
+    SELECT lvl.group_level, lvl.group_value, m.month,
            d.site_id, d.day, d.s2_observed, d.viirs_observed, d.status, d.volume_kscm, d.volume_lo_kscm,
            d.volume_hi_kscm, d.co2_t, d.co2e_t
-    FROM emissions_daily d
+    FROM (SELECT DISTINCT unnest(%(months)s::date[])) AS m(month)
+    JOIN emissions_daily d ON d.day >= m.month AND d.day < (m.month + interval '1 month')::date
     JOIN sites s USING (site_id)
     CROSS JOIN LATERAL (VALUES ('field', s.field), ('operator', s.operator), ('country', s.country))
         AS lvl(group_level, group_value)
-    WHERE date_trunc('month', d.day)::date = ANY(%(months)s::date[])
+    WHERE m.month = date_trunc('month', m.month)::date
 ) g
 GROUP BY g.group_level, g.group_value, g.month
 ON CONFLICT (group_level, group_value, month) DO UPDATE SET
