@@ -33,9 +33,11 @@ def month_end(month: date) -> date:
 
 def read_inputs(conn, start: date, end: date) -> dict:
     """Sites, their series over ``start`` .. ``end``, calibration rows."""
-    sites = fetch_dicts(conn, "SELECT s.site_id, s.field, s.operator, s.country, min(sc.acquisition_date) AS first_day"
-                         " FROM sites s LEFT JOIN scenes sc USING (site_id) WHERE s.active"
-                         " GROUP BY s.site_id, s.field, s.operator, s.country ORDER BY s.site_id", ())
+    # each site's first day from the scenes' key (site_id, acquisition_date, ...): one index probe per
+    # site, not a scan of every scene ever ingested
+    sites = fetch_dicts(conn, "SELECT s.site_id, s.field, s.operator, s.country, (SELECT min(sc.acquisition_date)"
+                         " FROM scenes sc WHERE sc.site_id = s.site_id) AS first_day"
+                         " FROM sites s WHERE s.active ORDER BY s.site_id", ())
     daily = fetch_dicts(conn, read_sql("queries/analytics_daily.sql"), {"start": start, "end": end})
     series: dict[str, list[SiteDay]] = defaultdict(list)
     for r in daily:
