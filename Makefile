@@ -27,6 +27,7 @@ help:
 	@echo "make evaluate - YOLO vs threshold detector, learned regressor vs calibrations, on held-out data (one JSON)"
 	@echo "make bench   - detector chips/s per runtime (PyTorch, ONNX Runtime, OpenVINO) and per-tile task tiles/s"
 	@echo "make bench-memory - peak memory of processing one tile, and per pixel as tiles grow"
+	@echo "make bench-scale - 6 / 60 / 600 synthetic sites x 1 / 7 days: cost per site-day, rollups, analytics, DB and S3 size"
 
 venv: $(STAMP)
 
@@ -105,6 +106,10 @@ bench: $(STAMP)
 
 bench-memory: $(STAMP)
 	$(PY) benchmarks/bench_memory.py --out benchmarks/results/bench_memory.json
+
+.PHONY: bench-scale
+bench-scale: $(STAMP)
+	$(PY) benchmarks/bench_scale.py --out benchmarks/results/bench_scale.json
 
 train-regressor: $(STAMP)
 	$(PY) scripts/train_regressor.py
