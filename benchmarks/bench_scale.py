@@ -59,6 +59,52 @@ def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+class _Cpu:
+    """CPU seconds (user + system) of this process (all threads), the S3 server (rclone) and the private
+    PostgreSQL server (postmaster, its reaped children and its live backends): wall time on a machine shared
+    with other work overstates the cost, CPU time much less so. The servers' part is None when not found
+    (e.g. ``FLAREWATCH_TEST_DB_URL``: a shared server)."""
+
+    def __init__(self, pgdata: Path | None):
+        import psutil
+
+        self._psutil = psutil
+        me = psutil.Process()
+        self.s3 = [p for p in me.children(recursive=True) if "rclone" in p.name()]
+        self.pg = None
+        if pgdata is not None:
+            for p in psutil.process_iter(["name", "cmdline"]):
+                cmd = " ".join(p.info["cmdline"] or [])
+                if "postgres" in (p.info["name"] or "") and str(pgdata) in cmd and "-D" in cmd:
+                    self.pg = p
+                    break
+
+    def _tree(self, root) -> float:
+        t = root.cpu_times()
+        total = t.user + t.system + t.children_user + t.children_system
+        for c in root.children():
+            try:
+                ct = c.cpu_times()
+                total += ct.user + ct.system
+            except self._psutil.Error:
+                pass  # exited in between: counted in the parent's children times from now on
+        return total
+
+    def snapshot(self) -> dict:
+        out = {"bench": time.process_time(), "s3": None, "postgres": None}
+        try:
+            out["s3"] = sum(self._tree(p) for p in self.s3) if self.s3 else None
+            out["postgres"] = self._tree(self.pg) if self.pg is not None else None
+        except self._psutil.Error:
+            pass
+        return out
+
+    @staticmethod
+    def ms_per(before: dict, after: dict, n: int) -> dict:
+        return {k: (round(1000 * (after[k] - before[k]) / n, 1) if after[k] is not None and before[k] is not None
+                    else None) for k in before}
+
+
 def _spread(values: list[float], nd: int = 2) -> dict:
     return {"min": round(min(values), nd), "median": round(statistics.median(values), nd),
             "max": round(max(values), nd), "n": len(values)}
@@ -76,8 +122,9 @@ def _servers():
         s3_srv = stack.enter_context(servers.scratch_s3(tmp / "s3", key="bench", secret="bench-secret"))
         s3 = s3_srv.client()
         ensure_buckets(s3, ["rawdata", "processed"])
-        server_dsn = stack.enter_context(servers.scratch_postgres(os.environ.get("FLAREWATCH_TEST_DB_URL"), tmp / "pg"))
-        yield SimpleNamespace(s3=s3, server_dsn=server_dsn, stack=stack)
+        shared = os.environ.get("FLAREWATCH_TEST_DB_URL")
+        server_dsn = stack.enter_context(servers.scratch_postgres(shared, tmp / "pg"))
+        yield SimpleNamespace(s3=s3, server_dsn=server_dsn, stack=stack, cpu=_Cpu(None if shared else tmp / "pg"))
 
 
 @contextmanager
@@ -311,6 +358,7 @@ def run_size(srv, settings, models, n_sites: int, n_days: int, args, *, largest:
     counter = srv.counter
     with _database(srv.server_dsn, sites) as conn:
         counter.reset()
+        cpu0 = srv.cpu.snapshot()
         ingest_s, per_day_ingest = 0.0, []
         for day in days:
             t = time.perf_counter()
@@ -320,6 +368,7 @@ def run_size(srv, settings, models, n_sites: int, n_days: int, args, *, largest:
             per_day_ingest.append(round(1000 * dt / len(sample), 1))
             ingest_s += dt
         ingest_bytes, ingest_objects = dict(counter.bytes), dict(counter.objects)
+        cpu1 = srv.cpu.snapshot()
         counter.reset()
         process_s, per_day_process = 0.0, []
         for day in days:
@@ -330,11 +379,14 @@ def run_size(srv, settings, models, n_sites: int, n_days: int, args, *, largest:
             per_day_process.append(round(1000 * dt / len(sample), 1))
             process_s += dt
         process_bytes, process_objects = dict(counter.bytes), dict(counter.objects)
+        cpu2 = srv.cpu.snapshot()
         n_run = len(sample) * n_days
         res["ingest"] = {"seconds": round(ingest_s, 2), "ms_per_site_day": round(1000 * ingest_s / n_run, 1),
-                         "ms_per_site_day_by_day": per_day_ingest}
+                         "ms_per_site_day_by_day": per_day_ingest,
+                         "cpu_ms_per_site_day": _Cpu.ms_per(cpu0, cpu1, n_run)}
         res["process"] = {"seconds": round(process_s, 2), "ms_per_site_day": round(1000 * process_s / n_run, 1),
                           "ms_per_site_day_by_day": per_day_process,
+                          "cpu_ms_per_site_day": _Cpu.ms_per(cpu1, cpu2, n_run),
                           "note": "day k reads the VIIRS nights of up to k-1 earlier days (window 7)"}
         res["s3"] = {"raw_bytes_per_site_day": round(sum(ingest_bytes.values()) / n_run),
                      "processed_bytes_per_site_day": round(sum(process_bytes.values()) / n_run),
@@ -475,6 +527,12 @@ def _summary(r: dict) -> dict:
         "ingest_ms_per_site_day": pick(lambda x: x["ingest"]["ms_per_site_day"]),
         "process_seconds": pick(lambda x: x["process"]["seconds"]),
         "process_ms_per_site_day": pick(lambda x: x["process"]["ms_per_site_day"]),
+        "ingest_cpu_ms_per_site_day": pick(lambda x: x["ingest"]["cpu_ms_per_site_day"]["bench"]),
+        "process_cpu_ms_per_site_day": pick(lambda x: x["process"]["cpu_ms_per_site_day"]["bench"]),
+        "postgres_cpu_ms_per_site_day": pick(lambda x: (x["ingest"]["cpu_ms_per_site_day"]["postgres"] or 0)
+                                             + (x["process"]["cpu_ms_per_site_day"]["postgres"] or 0)),
+        "s3_server_cpu_ms_per_site_day": pick(lambda x: (x["ingest"]["cpu_ms_per_site_day"]["s3"] or 0)
+                                              + (x["process"]["cpu_ms_per_site_day"]["s3"] or 0)),
         "rollup_first_ms": pick(lambda x: x["rollup_first"]["ms"]),
         "rollup_all_days_ms": pick(lambda x: x["repeat"]["rollup_all_days"]["ms"]["median"]),
         "rollup_one_day_ms": pick(lambda x: x["repeat"]["rollup_one_day"]["ms"]["median"]),
@@ -492,14 +550,18 @@ def _med(v):
 
 
 def print_table(rows: list[dict]) -> None:
-    head = (f"{'sites':>5} {'days':>4} {'site-days':>9} {'run':>5} {'ingest s':>9} {'ms/sd':>7} {'process s':>9} "
-            f"{'ms/sd':>7} {'rollup ms':>9} {'1-day ms':>8} {'analyt ms':>9} {'DB MB':>7} {'S3 KB/sd':>8}")
+    print("ms/sd: wall ms per site-day (cpu: CPU ms of the benchmark process; pg: of PostgreSQL); rollup: all days, "
+          "1-day: one day, analyt: the month's analytics (medians of the repeats)")
+    head = (f"{'sites':>5} {'days':>4} {'site-days':>9} {'run':>5} {'ingest s':>9} {'ms/sd':>7} {'cpu':>6} {'process s':>9} "
+            f"{'ms/sd':>7} {'cpu':>6} {'pg':>5} {'rollup ms':>9} {'1-day ms':>8} {'analyt ms':>9} {'DB MB':>7} {'S3 KB/sd':>8}")
     print(head)
     print("-" * len(head))
     for r in rows:
         print(f"{r['sites']:>5} {r['days']:>4} {r['site_days']:>9} {r['site_days_run']:>5} "
               f"{_med(r['ingest_seconds']):>9.1f} {_med(r['ingest_ms_per_site_day']):>7.1f} "
+              f"{_med(r['ingest_cpu_ms_per_site_day']):>6.1f} "
               f"{_med(r['process_seconds']):>9.1f} {_med(r['process_ms_per_site_day']):>7.1f} "
+              f"{_med(r['process_cpu_ms_per_site_day']):>6.1f} {_med(r['postgres_cpu_ms_per_site_day']):>5.1f} "
               f"{_med(r['rollup_all_days_ms']):>9.1f} {_med(r['rollup_one_day_ms']):>8.1f} "
               f"{_med(r['analytics_ms']):>9.1f} {r['db_mb']:>7.1f} "
               f"{r['s3_raw_kb_per_site_day'] + r['s3_processed_kb_per_site_day']:>8.1f}"
