@@ -224,7 +224,8 @@ def _synthesise_sites(conn, mapping: list[tuple[str, str]], days: list[date]) ->
                     exprs.append(f"t.{name}")
             cur.execute(f"INSERT INTO {table} ({', '.join(n for n, _ in cols)}) SELECT {', '.join(exprs)}"
                         f" FROM {table} t JOIN unnest(%s::text[], %s::text[]) AS m(site_id, donor)"
-                        " ON t.site_id = m.donor WHERE t.acquisition_date = ANY(%s::date[])", (ids, donors, days))
+                        " ON t.site_id = m.donor WHERE t.acquisition_date = ANY(%s::date[])"
+                        " ORDER BY t.acquisition_date, m.site_id", (ids, donors, days))
             added[table] = cur.rowcount
     conn.commit()
     return added
@@ -232,7 +233,8 @@ def _synthesise_sites(conn, mapping: list[tuple[str, str]], days: list[date]) ->
 
 def _synthesise_history(conn, days: list[date], weeks: int) -> dict:
     """Copies of every row of ``days`` (a week) shifted back by 1..``weeks`` weeks: the per-site-day tables and
-    emissions_daily. Dates move by whole weeks, timestamps with them. Returns rows added per table."""
+    emissions_daily. Dates move by whole weeks, timestamps with them; rows are inserted oldest day first.
+    Returns rows added per table."""
     added = {}
     tables = (("scenes", "acquisition_date"), ("flare_detections", "acquisition_date"),
               ("flare_emissions", "acquisition_date"), ("site_day_processing", "acquisition_date"),
@@ -250,7 +252,10 @@ def _synthesise_history(conn, days: list[date], weeks: int) -> dict:
                 else:
                     exprs.append(f"t.{name}")
             cur.execute(f"INSERT INTO {table} ({', '.join(n for n, _ in cols)}) SELECT {', '.join(exprs)}"
-                        f" FROM {table} t CROSS JOIN generate_series(1, %s) AS w WHERE t.{day_col} = ANY(%s::date[])",
+                        f" FROM {table} t CROSS JOIN generate_series(1, %s) AS w WHERE t.{day_col} = ANY(%s::date[])"
+                        # oldest first, day by day, as the pipeline appends them (the heap's order by date
+                        # decides what an index scan on a date costs)
+                        f" ORDER BY w DESC, t.{day_col}, t.site_id",
                         (weeks, days))
             added[table] = cur.rowcount
     conn.commit()
