@@ -516,6 +516,20 @@ def simulator_probe(n: int = 24) -> dict:
                      "A simulator artefact: a real provider downloads a tile instead (network-bound).")}
 
 
+def under_load(res: dict) -> dict:
+    """Whether other work shared the cores while this ran: the highest 1-minute load average recorded
+    (before, between the sizes, after) against the number of cores."""
+    loads = [res["load_before"][0], res["load_after"][0]] + [x for e in res["sizes"] for r in e["runs"]
+                                                             for x in (r["load_before"][0], r["load_after"][0])]
+    cores = res["machine"]["cpu_count"] or 1
+    busy = max(loads) > cores
+    return {"max_load_1min": max(loads), "min_load_1min": min(loads), "cores": cores, "shared": busy,
+            "note": (f"measured under load: 1-minute load averages {min(loads)}-{max(loads)} on {cores} cores (other "
+                     "work ran beside it), so wall times are inflated and vary between sizes; the CPU ms per "
+                     "site-day are the figures to compare and to size with") if busy else
+                    f"1-minute load averages {min(loads)}-{max(loads)} on {cores} cores"}
+
+
 def _summary(r: dict) -> dict:
     """One row of the table from the runs of one size (spread over the repeats where there are several)."""
     runs = r["runs"]
@@ -628,10 +642,12 @@ def main(argv=None) -> int:
             res["sizes"].append(entry)
     res["load_after"] = _load()
     res["seconds"] = round(time.perf_counter() - t0, 1)
+    res["under_load"] = under_load(res)
     res["table"] = [e["summary"] for e in res["sizes"]]
     print_table(res["table"])
     print(f"load averages (1, 5, 15 min) before {res['load_before']}, after {res['load_after']} "
           f"on {os.cpu_count()} cores; {res['seconds']} s in all")
+    print(res["under_load"]["note"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1, default=str) + "\n")
     print(f"wrote {args.out}")
