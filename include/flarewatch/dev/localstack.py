@@ -23,6 +23,11 @@ file before the api-server starts, so Airflow never generates (and prints) one. 
 listens on 127.0.0.1 (PostgreSQL on a unix socket only); Airflow's log servers, which bind
 every interface, are not started (``--skip-serve-logs``): the api-server reads task logs from
 the shared log folder.
+
+Why this module is long: it is the one place that knows the whole stack (state paths, the
+environment every component shares, secrets, start / probe / heal / stop per component, the
+executor a stack was started with); the supervision loop and the Celery workers live in
+``supervise`` and ``celerystack``, and splitting the rest would scatter one lifecycle.
 """
 
 from __future__ import annotations
