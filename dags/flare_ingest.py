@@ -2,7 +2,11 @@
 ### flare_ingest: fetch each site's Sentinel-2 tile and VIIRS night detections into `rawdata`
 
 Runs daily at 06:00 UTC for **yesterday's** acquisition date (the day's Sentinel-2 pass and the
-following night's VIIRS detections), mapped per active site (the grid shows site ids).
+following night's VIIRS detections), mapped over batches of site-days: a day of a few sites is one
+task (the grid shows `2025-06-01 site,site,...`), a long range about one task per slot that can
+run at once (`[core] parallelism`, `max_active_tasks_per_dag`, the provider's pool; labelled
+`2025-06-01..2025-06-15 6 sites`), so a backfill does not pay a task's start-up per site-day
+(`orchestration/batching.py`; `FLAREWATCH_INGEST_BATCH` caps the site-days per task).
 
 - Providers: `FLAREWATCH_S2_SOURCE` (`demo`, `earth-search`, `sentinel-hub`) and
   `FLAREWATCH_VIIRS_SOURCE` (`demo`, `firms`, `nightfire`), default `demo` (the built-in
@@ -26,12 +30,14 @@ Manual run (Trigger, with config):
 - `acquisition_date` (YYYY-MM-DD, one day) or `acquisition_start` / `acquisition_end` (a range,
   inclusive, at most 366 days; end empty = start). Neither: the day before the run.
 - `site_ids`: pick sites from the list (the configured sites file); empty = all active sites.
-- Ingests every site-day of the days and sites (one mapped task each, labelled `site day`).
-  Reruns overwrite the same keys and rows; nothing is duplicated.
+- Ingests every site-day of the days and sites, in batches (above). Reruns overwrite the same
+  keys and rows; nothing is duplicated.
+- A site-day that fails does not stop its batch: the others are ingested, then the task fails
+  naming each failure, and its retry fetches only those (site-days whose scenes an earlier try of
+  the run wrote are skipped).
 - Errors a retry cannot fix fail the run at once, without retries: an unknown site id (the
-  message lists the known ones), a malformed date or range, more site-days than Airflow maps in
-  one run (`[core] max_map_length`, default 1024), a provider's 4xx such as bad credentials.
-  Timeouts, 429 and 5xx are retried.
+  message lists the known ones), a malformed date or range, a provider's 4xx such as bad
+  credentials (the batch's other site-days are still ingested). Timeouts, 429 and 5xx are retried.
 
 Backfill dialog: Airflow's backfill speaks in logical dates, and the scheduled run with logical
 date D (06:00 UTC) ingests acquisition date **D - 1** (`orchestration/dates.py`). To backfill
@@ -74,7 +80,7 @@ from flarewatch.orchestration.dags import (
 def flare_ingest():
     @task
     def plan_sites() -> list[dict]:
-        """Items of the demo lane (returned); every lane's items and the run summary as XComs."""
+        """Batches of the demo lane (returned); every lane's batches and the run summary as XComs."""
         from flarewatch.orchestration import tasks
 
         ctx = get_current_context()
@@ -85,17 +91,19 @@ def flare_ingest():
 
     @task
     def select_lane(lanes: dict, lane: str) -> list[dict]:
-        """The items of one provider lane; skips the lane (and its ingest task) when it has none."""
+        """The batches of one provider lane; skips the lane (and its ingest task) when it has none."""
         from flarewatch.orchestration import tasks
 
         return tasks.lane_items(lanes, lane)
 
-    @task(map_index_template="{{ site_label }}")
-    def ingest(item: dict, lane: str = "demo") -> dict:
+    @task(map_index_template="{{ batch_label }}")
+    def ingest(batch: dict, lane: str = "demo") -> dict:
         from flarewatch.orchestration import tasks
+        from flarewatch.orchestration.batching import batch_label
 
-        get_current_context()["site_label"] = f"{item['site_id']} {item['acquisition_date']}"
-        return tasks.ingest_item(item, lane)
+        ctx = get_current_context()
+        ctx["batch_label"] = batch_label(batch)
+        return tasks.ingest_batch(batch, lane, ctx)
 
     @task(outlets=[RAW_SCENES], trigger_rule="none_failed")
     def publish(summary: dict, *, outlet_events=None) -> dict:
@@ -109,10 +117,10 @@ def flare_ingest():
     ingested = []
     for lane in INGEST_LANES:
         if lane.lane == "demo":  # fed straight from the plan: no extra task in the demo
-            ingested.append(ingest.override(pool=lane.pool).partial(lane=lane.lane).expand(item=plan))
+            ingested.append(ingest.override(pool=lane.pool).partial(lane=lane.lane).expand(batch=plan))
             continue
         items = select_lane.override(task_id=f"select_{lane.lane}")(plan["lanes"], lane.lane)
-        ingested.append(ingest.override(task_id=lane.task_id, pool=lane.pool).partial(lane=lane.lane).expand(item=items))
+        ingested.append(ingest.override(task_id=lane.task_id, pool=lane.pool).partial(lane=lane.lane).expand(batch=items))
     done = publish(plan["summary"])
     ingested >> done
 

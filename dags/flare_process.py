@@ -3,10 +3,13 @@
 
 Triggered by the `flarewatch_raw_scenes` asset (each `flare_ingest` run) and every 30 minutes
 as a sweep, or manually (below). Besides the event days, every run also takes any site-day that
-was ingested and not processed since (an empty sweep is a no-op). One mapped task per batch of up
-to `FLAREWATCH_PROCESS_BATCH` (default 6) sites of one acquisition day (the grid shows
-`day site,site,...`): the models load once per batch, which costs more than processing a tile.
-Each site-day:
+was ingested and not processed since (an empty sweep is a no-op). One mapped task per batch of
+site-days, sized from costs (`orchestration/batching.py`): each task loads the models once (~5 s
+of CPU, against ~0.1 s per site-day), so a daily run of a few sites is one task (the grid shows
+`day site,site,...`) and a long range about one task per slot that can run at once (`[core]
+parallelism`, `max_active_tasks_per_dag`; `FLAREWATCH_TASK_SLOTS` overrides), each over a run of
+whole days (`2025-06-01..2025-06-15 6 sites`); `FLAREWATCH_PROCESS_BATCH` caps the site-days per
+task. Each site-day:
 
 1. reads the Sentinel-2 tile and VIIRS Nightfire CSV from `rawdata` and validates them: a
    malformed or foreign tile (unreadable, too large, wrong bands, CRS or grid, no nodata, outside
@@ -31,7 +34,8 @@ VIIRS-only), volume 812.4 kscm/d [90 % 610.2-1010.9], CO2e 1,587.2 t; detector .
 the day (no_data, failed at ingest, quarantined) and why. The task's return value is the batch's
 totals.
 
-Retries: a site-day that fails is retried with the task, but a retry redoes only what is not done:
+Retries: a site-day that fails does not stop the batch (nor its other days); the task then fails
+naming each failure and is retried, but a retry redoes only what is not done:
 site-days of the batch that an earlier try of this run processed (and that were not ingested
 again since) are kept, not redone, and counted in the totals as before. Clearing the task of a
 finished run resets the run's start and redoes them all. After 3 failed attempts (`FLAREWATCH_MAX_PROCESS_ATTEMPTS`)
@@ -102,9 +106,10 @@ def flare_process():
     @task(map_index_template="{{ tile_label }}")
     def process(batch: dict) -> dict:
         from flarewatch.orchestration import tasks
+        from flarewatch.orchestration.batching import batch_label
 
         ctx = get_current_context()
-        ctx["tile_label"] = tasks.batch_label(batch)
+        ctx["tile_label"] = batch_label(batch)
         return tasks.process_batch(batch, ctx)
 
     @task(outlets=[FLARE_EMISSIONS])

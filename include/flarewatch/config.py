@@ -345,6 +345,13 @@ def state_dir() -> Path:
 # --------------------------------------------------------------------------------------------
 # Deployment settings
 # --------------------------------------------------------------------------------------------
+def _batch_cap(env: dict[str, str], name: str) -> int:
+    raw = env.get(name, "").strip() or "0"
+    if not raw.isdigit():
+        raise ValueError(f"{name} must be a whole number >= 0 (0 = sized from costs), got {raw!r}")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class Settings:
     s3_conn_id: str = "flarewatch_s3"
@@ -356,7 +363,10 @@ class Settings:
     viirs_source: str = "demo"  # deployment default; a site's sites.viirs_source overrides it
     sources: SourceSettings = field(default_factory=SourceSettings)
     detector_kind: str = "yolo"  # "yolo" (registry champion, else shipped weights) or "threshold"
-    process_batch: int = 6  # site-days of one acquisition day per flare_process task (models load once per task)
+    # at most this many site-days per flare_ingest / flare_process task; 0 = batches sized from costs
+    # (orchestration.batching: one task for a daily run, about one per task slot for a long range)
+    ingest_batch: int = 0
+    process_batch: int = 0
     volume_model: str = "regressor"  # "regressor" (registry champion, else shipped) or "calibration" (baseline)
     detector_runtime: str = "auto"  # YOLO runtime: auto (OpenVINO > ONNX Runtime > PyTorch), torch, onnx, openvino
     physics_check: bool = True  # YOLO proposals verified by physics (detect.verified); FLAREWATCH_PHYSICS_CHECK=off
@@ -429,7 +439,8 @@ class Settings:
             detector_runtime=detector_runtime,
             physics_check=physics_check == "on",
             volume_model=volume_model,
-            process_batch=int(env.get("FLAREWATCH_PROCESS_BATCH", cls.process_batch)),
+            ingest_batch=_batch_cap(env, "FLAREWATCH_INGEST_BATCH"),
+            process_batch=_batch_cap(env, "FLAREWATCH_PROCESS_BATCH"),
             sites_file=env.get("FLAREWATCH_SITES_FILE") or None,
             tile_limits=TileLimits.from_env(env),
             max_process_attempts=max_attempts,

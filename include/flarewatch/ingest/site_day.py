@@ -108,3 +108,80 @@ def ingest_site_day(site: Site, day: date, source: SceneSource, s3, conn, settin
         log.error("site %s %s: %s", site.site_id, day, "; ".join(error_detail(e) for e in errors))
         raise first
     return summary
+
+
+def ingested_since(conn, site_days: dict, sensors: tuple[str, ...], since) -> set:
+    """(site_id, day) of ``site_days`` whose scenes of every one of ``sensors`` were written at or
+    after ``since`` and did not fail: what an earlier try of the task already ingested."""
+    if since is None:
+        return set()
+    rows = db.fetch_dicts(
+        conn, "SELECT site_id, acquisition_date FROM scenes WHERE acquisition_date = ANY(%s) AND site_id = ANY(%s)"
+              " AND sensor = ANY(%s) GROUP BY site_id, acquisition_date"
+              " HAVING count(DISTINCT sensor) = %s AND bool_and(ingested_at >= %s AND status <> 'failed')",
+        (sorted(site_days), sorted({s for ids in site_days.values() for s in ids}), list(sensors), len(set(sensors)),
+         since))
+    return {(r["site_id"], r["acquisition_date"]) for r in rows} & {(s, d) for d, ids in site_days.items() for s in ids}
+
+
+# ------------------------------------------------------------------------------------------
+# A batch of site-days (one flare_ingest mapped task)
+# ------------------------------------------------------------------------------------------
+class IngestBatchFailed(RuntimeError):
+    """Site-days of an ingest batch failed; every other one was ingested. ``errors``:
+    [(site_id, day, exception)]; ``permanent`` when each error cannot heal (a provider's 4xx such
+    as bad credentials, ``flarewatch.errors.PermanentError``): retrying the task cannot help."""
+
+    def __init__(self, errors: list[tuple[str, date, BaseException]], n_site_days: int, *, permanent: bool,
+                 not_attempted: int = 0):
+        self.errors, self.permanent, self.not_attempted = errors, permanent, not_attempted
+        text = "; ".join(f"{s} {d}: {type(e).__name__}: {e}"[:500] for s, d, e in errors[:20])
+        more = f"; and {len(errors) - 20} more" if len(errors) > 20 else ""
+        rest = f"; {not_attempted} site-day(s) not attempted (the database connection is gone)" if not_attempted else ""
+        super().__init__(f"{len(errors)} of {n_site_days} site-days failed to ingest: {text}{more}{rest}")
+
+
+def ingest_site_days(site_days: dict[date, list[str]], sites: dict[str, Site], source: SceneSource, s3, conn,
+                     settings: Settings, *, sensors: tuple[str, ...] = ("sentinel2", "viirs"),
+                     done: set[tuple[str, date]] = frozenset(), cannot_heal=lambda exc: False) -> dict:
+    """Ingest a batch of site-days ({day: [site_id, ...]}) with one source and one set of clients.
+
+    Each site-day is ingested even when another fails (``ingest_site_day`` records a provider's
+    failure in ``scenes``); then ``IngestBatchFailed`` names every failure, so the task fails and its
+    retry redoes only those: ``done`` holds the (site_id, day) an earlier try already ingested,
+    which are skipped. ``cannot_heal(exc)`` tells errors that no retry fixes (then
+    ``IngestBatchFailed.permanent``). Returns small totals for the task's XCom: site-days ingested,
+    skipped as done, and the outcomes per sensor.
+    """
+    from flarewatch.errors import PermanentError
+
+    todo = [(sid, day) for day in sorted(site_days) for sid in site_days[day]]
+    outcomes: dict[str, dict[str, int]] = {}
+    errors: list[tuple[str, date, BaseException]] = []
+    skipped = 0
+    for i, (site_id, day) in enumerate(todo):
+        if (site_id, day) in done:
+            skipped += 1
+            continue
+        try:
+            summary = ingest_site_day(sites[site_id], day, source, s3, conn, settings, sensors=sensors)
+        except Exception as exc:  # noqa: BLE001 - the other site-days still run; IngestBatchFailed below
+            log.error("%s %s: ingest failed: %s: %s", site_id, day, type(exc).__name__, exc)
+            errors.append((site_id, day, exc))
+            try:
+                conn.rollback()
+            except Exception as lost:  # noqa: BLE001 - the connection died: the retry does the rest
+                log.error("the database connection is gone (%s); the task's retry ingests the rest", lost)
+                raise IngestBatchFailed(errors, len(todo), permanent=False, not_attempted=len(todo) - i - 1) from exc
+            continue
+        for sensor, outcome in summary["outcomes"].items():
+            per = outcomes.setdefault(sensor, {})
+            per[outcome] = per.get(outcome, 0) + 1
+    if errors:
+        permanent = all(isinstance(e, PermanentError) or cannot_heal(e) for _, _, e in errors)
+        raise IngestBatchFailed(errors, len(todo), permanent=permanent) from errors[0][2]
+    log.info("ingested %d site-day(s)%s; outcomes %s", len(todo) - skipped,
+             f" ({skipped} done by an earlier try, not redone)" if skipped else "",
+             "; ".join(f"{s}: " + ", ".join(f"{k} {n}" for k, n in sorted(o.items())) for s, o in sorted(outcomes.items()))
+             or "none")
+    return {"site_days": len(todo), "ingested": len(todo) - skipped, "reused": skipped, "outcomes": outcomes}

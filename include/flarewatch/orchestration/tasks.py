@@ -34,21 +34,31 @@ log = logging.getLogger(__name__)
 # ------------------------------------------------------------------------------------------
 @fails_at_once
 def plan_ingest(context) -> tuple[dict[str, list[dict]], dict]:
-    """(items per provider lane, run summary) for the run's acquisition dates and sites: one item
-    per site-day, by day then site."""
-    from flarewatch.ingest.sources import plan_lanes
+    """(batches per provider lane, run summary) for the run's acquisition dates and sites.
+
+    Each lane's site-days (by day, then site) are cut into batches sized from costs
+    (``orchestration.batching``: one task for a day of a few sites, about as many tasks as can run
+    at once, within the lane's pool, for a long range; at most ``FLAREWATCH_INGEST_BATCH`` site-days
+    each when set)."""
+    from flarewatch.ingest.sources import INGEST_LANES, plan_lanes
+    from flarewatch.orchestration import batching
 
     days = [d.isoformat() for d in run_acquisition_dates(context)]
     cfg = settings()
     with results_db(cfg) as conn:
         sites = active_sites(conn, context["params"].get("site_ids"))
-    lanes = {lane: [{"site_id": sid, "acquisition_date": day} for day in days for sid in sorted(ids)]
-             for lane, ids in plan_lanes(sites, cfg).items()}
-    for lane, items in lanes.items():
-        check_map_length(len(items), f"site-days ({len(days)} days x {len(items) // max(len(days), 1)} sites) "
-                                     f"in ingest lane {lane}")
+    pools = {lane.lane: lane.provider for lane in INGEST_LANES}
+    lanes = {}
+    for lane, ids in plan_lanes(sites, cfg).items():
+        provider = pools.get(lane, "demo")
+        costs = batching.INGEST_COSTS if provider == "demo" else batching.PROVIDER_INGEST_COSTS
+        slots = batching.airflow_slots(batching.pool_slots(provider))
+        lanes[lane] = batching.plan_batches(((sid, parse_day(d)) for d in days for sid in ids), costs, slots,
+                                            max_size=cfg.ingest_batch, max_batches=batching.max_map_length())
+        check_map_length(len(lanes[lane]), f"batches in ingest lane {lane}")
     log.info("ingest plan: %d day(s) %s..%s x %d site(s): %s", len(days), days[0], days[-1], len(sites),
-             ", ".join(f"{lane} {len(items)}" for lane, items in lanes.items() if items) or "nothing")
+             ", ".join(f"{lane} {sum(map(batching.batch_size, b))} site-days in {len(b)} task(s)"
+                       for lane, b in lanes.items() if b) or "nothing")
     return lanes, {"days": days if sites else [], "site_ids": sorted(s.site_id for s in sites)}
 
 
@@ -85,19 +95,40 @@ def ingest_event(summary: dict) -> dict:
 
 
 @fails_at_once
-def ingest_item(item: dict, lane: str) -> dict:
-    """Fetch one site-day through one provider lane into ``rawdata`` (``ingest.site_day``)."""
-    from flarewatch.ingest.site_day import ingest_site_day
+def ingest_batch(batch: dict, lane: str, context=None) -> dict:
+    """Fetch a batch of site-days through one provider lane into ``rawdata``
+    (``ingest.site_day.ingest_site_days``): one source and one set of clients for all of them.
+
+    A site-day that fails does not stop the others; the task then fails naming each failure (at
+    once, without retries, when none of them can heal). Its retry (``ti.try_number`` > 1) skips the
+    site-days an earlier try of this run ingested (their scenes written since ``dag_run.start_date``,
+    none failed), so only what failed is fetched again.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from flarewatch.ingest.site_day import IngestBatchFailed, ingest_site_days, ingested_since
     from flarewatch.ingest.sources import INGEST_LANES, build_source
+    from flarewatch.orchestration.batching import batch_days
+    from flarewatch.orchestration.checks import cannot_heal
     from flarewatch.store import objects as storage
 
     sensors = next(x.sensors for x in INGEST_LANES if x.lane == lane)
+    site_days = batch_days(batch)
     cfg = settings()
     with results_db(cfg) as conn:
-        [site] = active_sites(conn, [item["site_id"]])
+        sites = {s.site_id: s for s in active_sites(conn, sorted({s for ids in site_days.values() for s in ids}))}
+        done: set = set()
+        if context is not None and (context["ti"].try_number or 1) > 1:
+            done = ingested_since(conn, site_days, sensors, context["dag_run"].start_date)
         s3 = s3_client(cfg)
         source = build_source(cfg, raw_store=storage.RawStore(s3, cfg.raw_bucket))
-        return ingest_site_day(site, parse_day(item["acquisition_date"]), source, s3, conn, cfg, sensors=sensors)
+        try:
+            return ingest_site_days(site_days, sites, source, s3, conn, cfg, sensors=sensors, done=done,
+                                    cannot_heal=cannot_heal)
+        except IngestBatchFailed as exc:
+            if exc.permanent:
+                raise AirflowFailException(f"{exc} [not retried: the same inputs give the same error]") from exc
+            raise
 
 
 # ------------------------------------------------------------------------------------------
@@ -105,7 +136,9 @@ def ingest_item(item: dict, lane: str) -> dict:
 # ------------------------------------------------------------------------------------------
 @fails_at_once
 def plan_process(context, raw_scenes: Asset) -> list[dict]:
-    """Batches of site-days to process.
+    """Batches of site-days to process, sized from costs (``orchestration.batching``): a daily run
+    of a few sites is one task; a long range about as many tasks as run at once, each loading the
+    models once for many site-days (at most ``FLAREWATCH_PROCESS_BATCH`` site-days when set).
 
     Manual runs name the days (``acquisition_date`` or ``acquisition_start`` .. ``acquisition_end``)
     and optionally ``site_ids``: every site-day of those with a scene is processed, processed
@@ -114,7 +147,7 @@ def plan_process(context, raw_scenes: Asset) -> list[dict]:
     any site-day ingested and not processed since (an empty sweep plans nothing); given-up
     site-days are left out.
     """
-    from flarewatch.process.batch import batch_site_days
+    from flarewatch.orchestration import batching
     from flarewatch.store import db, processing
 
     params = context["params"]
@@ -144,8 +177,14 @@ def plan_process(context, raw_scenes: Asset) -> list[dict]:
                         "site_ids=[%s]", site_id, day, day, site_id, site_id)
     if not force:
         site_days -= given_up
-    batches = batch_site_days(site_days, cfg.process_batch)
-    check_map_length(len(batches), f"batches of up to {cfg.process_batch} sites")
+    # few batches: each loads the models (~5 s); about as many as run at once for a long range
+    batches = batching.plan_batches(site_days, batching.PROCESS_COSTS, batching.airflow_slots(),
+                                    max_size=cfg.process_batch,
+                                    max_batches=batching.max_map_length())
+    check_map_length(len(batches), "batches of site-days")
+    log.info("process plan: %d site-day(s) of %d day(s) in %d task(s): %s", len(site_days),
+             len({d for _, d in site_days}), len(batches), "; ".join(map(batching.batch_label, batches[:8]))
+             + (" ..." if len(batches) > 8 else ""))
     return [{**b, "force": True} for b in batches] if force else batches
 
 
@@ -168,7 +207,8 @@ def _check_ingested(days: list, wanted: set, site_days: set) -> None:
 
 @fails_at_once
 def process_batch(batch: dict, context=None) -> dict:
-    """Process one batch of site-days (``process.batch.process_batch``) with the task's clients.
+    """Process one batch of site-days, of one or several days (``process.batch.process_site_days``),
+    with the task's clients; the models load once for the batch.
 
     On a retry (``ti.try_number`` > 1) the site-days of the batch that an earlier try of this run
     processed (since ``dag_run.start_date``, which a Clear resets) and that were not ingested
@@ -177,8 +217,8 @@ def process_batch(batch: dict, context=None) -> dict:
     """
     from airflow.sdk.exceptions import AirflowFailException
 
-    from flarewatch.process.batch import BatchFailed
-    from flarewatch.process.batch import process_batch as run
+    from flarewatch.orchestration.batching import batch_days
+    from flarewatch.process.batch import BatchesFailed, BatchFailed, process_site_days
 
     done_since = None
     if context is not None and (context["ti"].try_number or 1) > 1:
@@ -186,18 +226,12 @@ def process_batch(batch: dict, context=None) -> dict:
     cfg = settings()
     with results_db(cfg) as conn:
         try:
-            return run(conn, s3_client(cfg), cfg, parse_day(batch["acquisition_date"]), list(batch["site_ids"]),
-                       force=bool(batch.get("force")), done_since=done_since)
-        except BatchFailed as exc:
+            return process_site_days(conn, s3_client(cfg), cfg, batch_days(batch), force=bool(batch.get("force")),
+                                     done_since=done_since)
+        except (BatchFailed, BatchesFailed) as exc:
             if exc.permanent:  # every failed site-day used up its attempts or cannot heal: a retry cannot help
                 raise AirflowFailException(str(exc)) from exc
             raise
-
-
-def batch_label(batch: dict) -> str:
-    """How the grid labels a mapped process task: ``<day> <site>,<site>,...`` (a one-site manual
-    rerun: ``<day> <site>``)."""
-    return f"{batch['acquisition_date']} {','.join(batch['site_ids'])}"
 
 
 def summarise_days(results: list[dict]) -> dict:
@@ -205,8 +239,8 @@ def summarise_days(results: list[dict]) -> dict:
     plans from them), site-days, detections, volume and CO2e totals, and how many site-days a retry
     reused from an earlier try."""
     results = list(results or [])
-    extra = {"days": sorted({r["acquisition_date"] for r in results}),
-             "site_days": sum(len(r["site_ids"]) for r in results),
+    extra = {"days": sorted({d for r in results for d in r.get("days") or [r["acquisition_date"]]}),
+             "site_days": sum(r.get("site_days", len(r["site_ids"])) for r in results),
              "sites": len({s for r in results for s in r["site_ids"]}),
              "n_detections": sum(r["n_detections"] for r in results),
              "volume_kscm_d": round(sum(r.get("volume_kscm_d") or 0.0 for r in results), 1),

@@ -1,11 +1,15 @@
-"""Batches of site-days for the ``flare_process`` mapped tasks, and the loop that processes one.
+"""The loop that processes a batch of site-days for a ``flare_process`` mapped task.
 
-No Airflow imports: ``orchestration.tasks`` opens the clients and calls ``process_batch``.
+``process_site_days`` takes site-days of several acquisition days (a batch of a range run) and
+loads the models once for all of them; ``process_batch`` is one day of it. Batches are sized in
+``orchestration.batching``. No Airflow imports: ``orchestration.tasks`` opens the clients.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from flarewatch.config import Settings
@@ -18,16 +22,24 @@ from flarewatch.store import db
 log = logging.getLogger(__name__)
 
 
-def batch_site_days(site_days, size: int) -> list[dict]:
-    """(site_id, day) pairs -> mapped-task inputs: per acquisition day, batches of at most ``size``
-    sites, sorted by day then site: ``{"acquisition_date": "YYYY-MM-DD", "site_ids": [...]}``."""
-    if size < 1:
-        raise ValueError(f"batch size must be >= 1, got {size}")
-    by_day: dict = {}
-    for site_id, day in sorted(set(site_days), key=lambda x: (x[1], x[0])):
-        by_day.setdefault(day, []).append(site_id)
-    return [{"acquisition_date": day.isoformat(), "site_ids": ids[i:i + size]}
-            for day, ids in by_day.items() for i in range(0, len(ids), size)]
+@dataclass
+class Models:
+    """The deployed detector and volume model, loaded on first use and kept for the batch's other
+    days: loading them costs more than processing a tile."""
+
+    loaded: bool = False
+    detector: object = None
+    detector_version: str | None = None
+    regressor: object = None
+    regressor_version: str | None = None
+
+    def load(self, conn, s3, cfg: Settings) -> Models:
+        if not self.loaded:
+            self.detector, self.detector_version = production_detector(conn, s3, cfg)
+            self.regressor, self.regressor_version = (None, None) if cfg.volume_model == "calibration" \
+                else production_regressor(conn, s3, cfg)
+            self.loaded = True
+        return self
 
 
 class BatchFailed(RuntimeError):
@@ -37,8 +49,10 @@ class BatchFailed(RuntimeError):
     help; given-up ones wait for ``flarewatch requeue``."""
 
     def __init__(self, day, n_sites: int, errors: list[tuple[str, BaseException]], *, permanent: bool = False,
-                 gave_up: list[str] = ()):
+                 gave_up: list[str] = (), connection_lost: bool = False):
+        self.day, self.n_sites = day, n_sites
         self.errors, self.permanent, self.gave_up = errors, permanent, list(gave_up)
+        self.connection_lost = connection_lost  # the site-days after the failure were not attempted
         text = "; ".join(f"{s}: {type(e).__name__}: {e}" for s, e in errors)
         if self.gave_up:
             text += (f"{'; ' if text else ''}marked failed after {'their' if len(self.gave_up) > 1 else 'its'} "
@@ -49,7 +63,7 @@ class BatchFailed(RuntimeError):
 
 
 def process_batch(conn, s3, cfg: Settings, day: date, site_ids: list[str], *, force: bool = False,
-                  done_since: datetime | None = None) -> dict:
+                  done_since: datetime | None = None, models: Models | None = None) -> dict:
     """Process the site-days of one acquisition day with the deployed models, loaded once.
 
     Every site-day runs even when one fails (its transaction is rolled back and the failure counted
@@ -63,7 +77,8 @@ def process_batch(conn, s3, cfg: Settings, day: date, site_ids: list[str], *, fo
     ``done_since`` (a retry of the task: the run's start): site-days processed since then and not
     ingested again since are not redone; their stored outcome (``site_day_processing``) counts in
     the totals, so a retry returns what one clean try would have. Each site-day logs one readable
-    line. Returns the batch's totals (small: it is the task's XCom).
+    line. Returns the batch's totals (small: it is the task's XCom). ``models``: loaded once by
+    ``process_site_days`` for all the days of a batch (else loaded here when there is work).
     """
     from flarewatch.store import processing
 
@@ -82,17 +97,15 @@ def process_batch(conn, s3, cfg: Settings, day: date, site_ids: list[str], *, fo
     results, errors, gave_up = list(reused.values()), [], sorted(given_up)
     if todo:
         # the models are loaded once per batch: loading them costs more than processing a tile
-        detector, version = production_detector(conn, s3, cfg)
-        regressor, regressor_version = (None, None) if cfg.volume_model == "calibration" \
-            else production_regressor(conn, s3, cfg)
+        m = (models or Models()).load(conn, s3, cfg)
         sites = {s.site_id: s for s in db.fetch_sites(conn, todo)}
     for site_id in todo:
         try:
             if site_id not in sites:
                 raise UnknownSites([site_id])
-            results.append(process_site_day(sites[site_id], day, s3, conn, cfg, detector=detector,
-                                            detector_version=version, regressor=regressor,
-                                            regressor_version=regressor_version))
+            results.append(process_site_day(sites[site_id], day, s3, conn, cfg, detector=m.detector,
+                                            detector_version=m.detector_version, regressor=m.regressor,
+                                            regressor_version=m.regressor_version))
         except Exception as exc:  # noqa: BLE001 - the other site-days still run; BatchFailed below
             log.exception("%s %s failed", site_id, day)
             try:
@@ -101,7 +114,8 @@ def process_batch(conn, s3, cfg: Settings, day: date, site_ids: list[str], *, fo
                 rest = site_ids[site_ids.index(site_id) + 1:]
                 log.error("%s %s: the database connection is gone (%s); %d site-day(s) not attempted: %s; the task's "
                           "retry runs the batch again", site_id, day, lost, len(rest), rest)
-                raise BatchFailed(day, len(site_ids), [*errors, (site_id, exc)], gave_up=gave_up) from exc
+                raise BatchFailed(day, len(site_ids), [*errors, (site_id, exc)], gave_up=gave_up,
+                                  connection_lost=True) from exc
             try:
                 state = processing.record_failure(conn, site_id, day, f"{type(exc).__name__}: {exc}",
                                                   cfg.max_process_attempts)
@@ -124,6 +138,52 @@ def process_batch(conn, s3, cfg: Settings, day: date, site_ids: list[str], *, fo
             "co2_t": round(sum(r["co2_t"] or 0.0 for r in results), 4),
             "co2e_t": round(sum(r["co2e_t"] or 0.0 for r in results), 4),
             "reused": sorted(reused)}
+
+
+class BatchesFailed(RuntimeError):
+    """Site-days of several days of a batch failed; every other site-day was written. ``failures``:
+    the ``BatchFailed`` of each day that had one; ``permanent`` when each of them is."""
+
+    def __init__(self, failures: list[BatchFailed], n_site_days: int):
+        self.failures = failures
+        self.permanent = all(f.permanent for f in failures)
+        self.connection_lost = any(f.connection_lost for f in failures)
+        n_failed = sum(len({s for s, _ in f.errors} | set(f.gave_up)) for f in failures)
+        super().__init__(f"{n_failed} of {n_site_days} site-days failed, on {len(failures)} day(s): "
+                         + " | ".join(str(f) for f in failures))
+
+
+def process_site_days(conn, s3, cfg: Settings, site_days: Mapping[date, list[str]], *, force: bool = False,
+                      done_since: datetime | None = None) -> dict:
+    """Process the site-days of a batch that spans days ({day: [site_id, ...]}), day by day
+    (``process_batch``), with the models loaded once for all of them.
+
+    A day whose site-days fail does not stop the next day: every site-day runs, then one
+    ``BatchesFailed`` names each failure (``permanent`` when every failed day's is, see
+    ``BatchFailed``), so the task's retry redoes only what failed (``done_since``). When the
+    database connection is lost the batch stops there (the retry does the rest). Returns the
+    batch's totals: the days, site-days, detections, volume, CO2 / CO2e and the site-days a retry
+    reused (``"<site> <day>"``).
+    """
+    models, out, failures = Models(), [], []
+    days = sorted(site_days)
+    for day in days:
+        try:
+            out.append(process_batch(conn, s3, cfg, day, list(site_days[day]), force=force, done_since=done_since,
+                                     models=models))
+        except BatchFailed as exc:
+            failures.append(exc)
+            if exc.connection_lost:
+                break
+    n = sum(len(ids) for ids in site_days.values())
+    if failures:
+        if len(failures) == 1 and len(days) == 1:
+            raise failures[0]
+        raise BatchesFailed(failures, n) from failures[0]
+    return {"days": [d.isoformat() for d in days], "site_ids": sorted({s for ids in site_days.values() for s in ids}),
+            "site_days": n,
+            **{k: round(sum(r[k] for r in out), 4) for k in ("n_detections", "volume_kscm_d", "co2_t", "co2e_t")},
+            "reused": [f"{s} {r['acquisition_date']}" for r in out for s in r["reused"]]}
 
 
 def _num(v) -> str:
