@@ -13,7 +13,7 @@ export YOLO_CONFIG_DIR := $(CURDIR)/.state/ultralytics
 export YOLO_OFFLINE := 1
 export MPLCONFIGDIR := $(CURDIR)/.state/cache/matplotlib
 
-.PHONY: help venv demo report test lint test-unit test-reliability up down status psql summary env clean-state evaluate bench bench-memory train-detector train-regressor
+.PHONY: help venv demo report test lint test-unit test-reliability up down status psql summary env clean-state evaluate bench bench-memory bench-backfill train-detector train-regressor
 
 help:
 	@echo "make demo    - install if needed, start the local stack, run the daily pipeline over the demo dates"
@@ -28,6 +28,7 @@ help:
 	@echo "make bench   - detector chips/s per runtime (PyTorch, ONNX Runtime, OpenVINO) and per-tile task tiles/s"
 	@echo "make bench-memory - peak memory of processing one tile, and per pixel as tiles grow"
 	@echo "make bench-scale - 6 / 60 / 600 synthetic sites x 1 / 7 days: cost per site-day, rollups, analytics, DB and S3 size"
+	@echo "make bench-backfill [SITES=6 DAYS=60] - site-days/s of a backfill through the Airflow scheduler (a fresh local stack) and in-process"
 
 venv: $(STAMP)
 
@@ -110,6 +111,9 @@ bench-memory: $(STAMP)
 .PHONY: bench-scale
 bench-scale: $(STAMP)
 	$(PY) benchmarks/bench_scale.py --out benchmarks/results/bench_scale.json
+
+bench-backfill: $(STAMP)
+	$(PY) benchmarks/bench_backfill.py --sites $(or $(SITES),6) --days $(or $(DAYS),60) --out benchmarks/results/bench_backfill.json
 
 train-regressor: $(STAMP)
 	$(PY) scripts/train_regressor.py
