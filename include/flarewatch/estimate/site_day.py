@@ -19,6 +19,9 @@ from flarewatch.sites import Site
 from flarewatch.store.db import DETECTION_COLUMNS
 
 VOLUME_METHOD = "regressor"  # flare_emissions.volume_method of regressor estimates
+# VIIRS rows and tile arrays prepared once per site-day for all detections (False: the reference
+# DataFrame functions per detection; the same values, tests/integration/test_pipeline_identical.py)
+PREPARED = True
 
 
 # ------------------------------------------------------------------------------------------
@@ -64,13 +67,16 @@ def estimate_site_day(site: Site, day: date, tile, viirs_flares, settings: Setti
     published calibration ``settings.calibration.method``. ``regressor_version`` (default the
     model's ``version``) is stored in ``flare_emissions.model_version``.
     """
+    from flarewatch.config import VIIRS_FLARE_MIN_TEMP_K
     from flarewatch.detect.threshold import detect_flares
     from flarewatch.features.extract import (
+        TileArrays,
         extract_features,
         share_viirs_radiant_heat,
         viirs_nights_seen,
+        viirs_nights_seen_at,
     )
-    from flarewatch.ingest.viirs import haversine_m, match_viirs
+    from flarewatch.ingest.viirs import NIGHTS, haversine_m, match_viirs
 
     if tile is None:
         detections = []
@@ -103,20 +109,43 @@ def estimate_site_day(site: Site, day: date, tile, viirs_flares, settings: Setti
             "lat": record.get("lat"), "lon": record.get("lon"), "temperature_k": record.get("temperature_k"),
             "swir_frp_mw": record.get("swir_frp_mw"), "viirs_rh_mw": record.get("viirs_rh_mw")})
 
+    # each night's rows prepared once for the many position queries below (ingest.viirs.VnfPoints:
+    # the same matches as match_viirs / viirs_features / viirs_nights_seen on the frames; shared
+    # between site-days when the frame came from the process's night cache), and the tile's arrays
+    # once for all its detections (features.extract.TileArrays)
+    has_viirs = viirs_flares is not None and len(viirs_flares) > 0
+    nights = [viirs_flares, *(viirs_history or [])]  # this night first, then the previous ones
+    if PREPARED:
+        feature_points = NIGHTS.points(viirs_flares, VIIRS_FLARE_MIN_TEMP_K) if has_viirs else None
+        match_points = NIGHTS.points(viirs_flares) if has_viirs else None
+        arrays = TileArrays(tile) if detections else None
+        night_points = [NIGHTS.points(n, cal.min_temperature_k) if n is not None and len(n) else None for n in nights]
+
+        def nights_seen(lat, lon) -> int:
+            return viirs_nights_seen_at(lat, lon, night_points)
+
+        def matched_ids(lat, lon) -> list:
+            return viirs_flares["id_Key"].iloc[match_points.match(lat, lon)[0]].tolist()
+    else:  # the reference: the DataFrame functions for each detection (the same values, slower)
+        feature_points = arrays = None
+
+        def nights_seen(lat, lon) -> int:
+            return viirs_nights_seen(lat, lon, nights, min_temp_k=cal.min_temperature_k)
+
+        def matched_ids(lat, lon) -> list:
+            return match_viirs(lat, lon, viirs_flares)["id_Key"].tolist()
+
     # One VIIRS pixel (~750 m) can hold several S2 flares: share its radiant heat between them.
     det_feats = share_viirs_radiant_heat([
-        {k: _clean(v) for k, v in extract_features(tile, det, viirs_flares).items()} for det in detections])
-    nights = [viirs_flares, *(viirs_history or [])]  # this night first, then the previous ones
-
-    def nights_seen(lat, lon) -> int:
-        return viirs_nights_seen(lat, lon, nights, min_temp_k=cal.min_temperature_k)
+        {k: _clean(v) for k, v in extract_features(tile, det, viirs_flares, viirs_points=feature_points,
+                                                   tile_arrays=arrays).items()}
+        for det in detections])
 
     for feats in det_feats:
         feats["viirs_nights_seen"] = nights_seen(feats.get("lat"), feats.get("lon"))
     for det, feats, key in zip(detections, det_feats, unique_keys([f"s2:{d.peak_row}:{d.peak_col}" for d in detections])):
-        if viirs_flares is not None and len(viirs_flares) and feats.get("lat") is not None:
-            near = match_viirs(feats["lat"], feats["lon"], viirs_flares)
-            matched_viirs_ids.update(near["id_Key"].tolist())
+        if has_viirs and feats.get("lat") is not None:
+            matched_viirs_ids.update(matched_ids(feats["lat"], feats["lon"]))
         add({
             "site_id": site.site_id, "acquisition_date": day,
             "detection_key": key, "sensor": "sentinel2",

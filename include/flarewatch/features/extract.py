@@ -78,7 +78,7 @@ from flarewatch.detect.threshold import (
     day_of_year,
     spectral_candidates,
 )
-from flarewatch.ingest.viirs import flare_like, match_viirs
+from flarewatch.ingest.viirs import VnfPoints, flare_like, match_viirs
 from flarewatch.tiles import Tile
 from flarewatch.values import finite_or_none
 
@@ -263,10 +263,16 @@ def _special_value_floor(win: np.ndarray, dn: np.ndarray, cfg: ThresholdDetector
     return np.where(special, floor, win)
 
 
+def _clip11_dn(tile: Tile, cfg: ThresholdDetectorConfig) -> int:
+    """The tile's B11 clip DN (the B12 plateau test on the B11 DNs)."""
+    return b12_clip_dn(tile.dn[S2_BANDS.index("B11")], tile.valid, tile.scale, tile.offset, cfg)
+
+
 def _clip_masks(tile: Tile, rho11: np.ndarray, rho12: np.ndarray, dn11: np.ndarray, dn12: np.ndarray,
-                clip12_dn: int, cfg: ThresholdDetectorConfig) -> tuple[np.ndarray, np.ndarray]:
+                clip12_dn: int, cfg: ThresholdDetectorConfig, clip11_dn: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel (B12 clipped, B11 clipped) masks of a window (see the module docstring)."""
-    clip11_dn = b12_clip_dn(tile.dn[S2_BANDS.index("B11")], tile.valid, tile.scale, tile.offset, cfg)
+    if clip11_dn is None:
+        clip11_dn = _clip11_dn(tile, cfg)
     with np.errstate(invalid="ignore"):
         marchese = (rho12 > cfg.saturated_rho12) & (rho11 > rho12)
     return (dn12 >= clip12_dn) | marchese, dn11 >= clip11_dn
@@ -395,6 +401,39 @@ def viirs_features(
     return out
 
 
+def viirs_features_at(lat: float, lon: float, points: VnfPoints | None) -> dict:
+    """``viirs_features`` on rows prepared once (``ingest.viirs.VnfPoints`` with the same ``min_temp_k``):
+    the same values, without copying and converting the frame for every detection."""
+    out = {"viirs_n": 0, "viirs_id": None, "viirs_rh_mw": None, "viirs_temp_k": None, "viirs_area_m2": None}
+    out["viirs_distance_m"] = None
+    if points is None or len(points) == 0:
+        return out
+    pos, dist = points.match(lat, lon)
+    if len(pos) == 0:
+        return out
+    j, f = int(pos[0]), points.frame
+    vid = f["id_Key"].iloc[j]
+    out.update(
+        viirs_n=int(len(pos)),
+        viirs_id=None if pd.isna(vid) else str(vid),
+        viirs_rh_mw=finite_or_none(f["RH"].iloc[j]),
+        viirs_temp_k=finite_or_none(f["Temp_BB"].iloc[j]),
+        viirs_area_m2=finite_or_none(f["Area_BB"].iloc[j]),
+        viirs_distance_m=finite_or_none(dist[0]),
+    )
+    return out
+
+
+def viirs_nights_seen_at(lat: float, lon: float, nights: list[VnfPoints | None],
+                         radius_m: float = VIIRS_MATCH_RADIUS_M) -> int:
+    """``viirs_nights_seen`` on nights prepared once (``ingest.viirs.VnfPoints`` of each night with the
+    ``flare_like`` cut): the same count."""
+    if lat is None or lon is None or not (math.isfinite(lat) and math.isfinite(lon)):
+        return 0
+    return sum(1 for night in nights if night is not None and len(night)
+               and night.any_within(float(lat), float(lon), radius_m))
+
+
 def viirs_nights_seen(
     lat: float, lon: float, nights: list[pd.DataFrame | None], min_temp_k: float = VIIRS_FLARE_MIN_TEMP_K,
     radius_m: float = VIIRS_MATCH_RADIUS_M,
@@ -418,12 +457,33 @@ def viirs_nights_seen(
     return seen
 
 
+class TileArrays:
+    """The whole-tile arrays ``extract_features`` needs for every detection of a tile, computed once
+    (``estimate.site_day`` passes them for all of a tile's detections): B11/B12 reflectance, the
+    detector's candidate pixels (rules 1-3), the nodata/cloud mask, the B11 clip DN. Read only."""
+
+    def __init__(self, tile: Tile, cfg: ThresholdDetectorConfig = ThresholdDetectorConfig()):
+        self.tile, self.cfg = tile, cfg
+        self.rho = {b: tile.reflectance(b) for b in ("B11", "B12")}
+        self.candidates = spectral_candidates(tile, cfg)
+        self.hot = self.candidates.mask(tile.shape)
+        not_surface = ~tile.valid  # nodata and cloud: no glint test there
+        if tile.cloud_mask is not None:
+            not_surface = not_surface | tile.cloud_mask
+        self.not_surface = not_surface
+        self.exclude = self.hot | not_surface
+        self.clip11_dn = _clip11_dn(tile, cfg)
+
+
 def extract_features(
     tile: Tile,
     det: Detection,
     viirs_flares: pd.DataFrame | None,
     cfg: ThresholdDetectorConfig = ThresholdDetectorConfig(),
     viirs_min_temp_k: float = VIIRS_FLARE_MIN_TEMP_K,
+    *,
+    viirs_points: VnfPoints | None = None,
+    tile_arrays: TileArrays | None = None,
 ) -> dict:
     """Features of ``det`` in ``tile`` (see ``FEATURE_DOCS`` for units and sources).
 
@@ -432,21 +492,21 @@ def extract_features(
     ratio out of range). No NaN is returned. ``viirs_flares``: parsed VNF rows
     (``ingest.viirs.parse_vnf_csv``), filtered or not, or None; rows below ``viirs_min_temp_k`` (K) are
     ignored. ``cfg``: the detector configuration, for excluding hot pixels from the background.
+    ``viirs_points``: ``viirs_flares`` prepared once per site-day (``ingest.viirs.VnfPoints(viirs_flares,
+    viirs_min_temp_k)``), used instead of it when given (same values, ``viirs_features_at``).
+    ``tile_arrays``: ``TileArrays(tile, cfg)``, shared by a tile's detections (same values).
 
     Saturation (``det.saturated``, or a clipped B12 or B11 pixel in the summed box, see the
     module docstring): the colour ratio and ``temperature_k`` come from the footprint pixels
     where neither band is clipped (the PSF wings), and ``swir_frp_mw`` replaces the B12 radiance of
     B12-clipped pixels with ratio x L11 (``swir_frp_band``, ``swir_frp_lower_bound``).
     """
-    rho = {b: tile.reflectance(b) for b in ("B11", "B12")}
+    if tile_arrays is None or tile_arrays.tile is not tile or tile_arrays.cfg != cfg:
+        tile_arrays = TileArrays(tile, cfg)
+    rho, candidates, hot = tile_arrays.rho, tile_arrays.candidates, tile_arrays.hot
+    not_surface, exclude = tile_arrays.not_surface, tile_arrays.exclude
     dn12 = tile.dn[S2_BANDS.index("B12")]
     dn11 = tile.dn[S2_BANDS.index("B11")]
-    candidates = spectral_candidates(tile, cfg)
-    hot = candidates.mask(tile.shape)
-    not_surface = ~tile.valid  # nodata and cloud: no glint test there
-    if tile.cloud_mask is not None:
-        not_surface = not_surface | tile.cloud_mask
-    exclude = hot | not_surface
 
     h, w = tile.shape
     m = SUM_MARGIN_PX
@@ -454,7 +514,7 @@ def extract_features(
     win12 = _special_value_floor(rho["B12"][r0:r1, c0:c1].astype(np.float64), dn12[r0:r1, c0:c1], cfg)
     win11 = _special_value_floor(rho["B11"][r0:r1, c0:c1].astype(np.float64), dn11[r0:r1, c0:c1], cfg)
     clip12, clip11 = _clip_masks(
-        tile, win11, win12, dn11[r0:r1, c0:c1], dn12[r0:r1, c0:c1], candidates.clip_dn, cfg,
+        tile, win11, win12, dn11[r0:r1, c0:c1], dn12[r0:r1, c0:c1], candidates.clip_dn, cfg, tile_arrays.clip11_dn,
     )
     finite = np.isfinite(win12) & np.isfinite(win11)
     clip12, clip11 = clip12 & finite, clip11 & finite
@@ -532,7 +592,10 @@ def extract_features(
         "glint_flag": bool(glint),
         "saturated": saturated,
     }
-    features.update(viirs_features(float(lat), float(lon), viirs_flares, viirs_min_temp_k))
+    if viirs_points is not None:
+        features.update(viirs_features_at(float(lat), float(lon), viirs_points))
+    else:
+        features.update(viirs_features(float(lat), float(lon), viirs_flares, viirs_min_temp_k))
     return features
 
 

@@ -9,8 +9,13 @@ redistributing its rows: fixtures must be synthetic rows in this schema.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import math
+import os
+import threading
+import weakref
+from collections import OrderedDict
 from datetime import UTC
 
 import numpy as np
@@ -92,7 +97,15 @@ def parse_vnf_csv(text: str) -> pd.DataFrame:
         records.append([cells[pos[c]].strip() for c in columns])
         line_numbers.append(reader.line_num)
 
-    raw = pd.DataFrame(records, columns=columns, dtype=object)
+    return _vnf_frame(columns, records, line_numbers)
+
+
+def _vnf_frame(columns: list[str], records: list[list[str]], line_numbers: list[int], *,
+               fast: bool = True) -> pd.DataFrame:
+    """``parse_vnf_csv``'s frame of the stripped cells ``records`` (one list per data line, in
+    ``columns`` order). ``fast``: when every numeric cell converts, build the frame from arrays in
+    one step (the per-column path below gives the very same frame, a few times slower, and names
+    the line and column of a bad cell)."""
     fill = float(VNF_FILL_VALUE)
     numeric = [c for c in columns if c in VNF_COLUMNS and c not in VNF_TEXT_COLUMNS and c != VNF_TIME_COLUMN]
     data: dict[str, object] = {}
@@ -107,6 +120,18 @@ def parse_vnf_csv(text: str) -> pd.DataFrame:
             block = None
     else:
         block = np.zeros((0, len(numeric)))
+    if fast and records and block is not None:
+        table = np.array(records, dtype=object)
+        for i, col in enumerate(columns):
+            if col in VNF_TEXT_COLUMNS or col not in VNF_COLUMNS:
+                data[col] = pd.array(table[:, i], dtype="string")
+            elif col == VNF_TIME_COLUMN:
+                data[col] = _parse_times(pd.Series(table[:, i], dtype=object), line_numbers)
+            else:
+                numbers = block[:, numeric.index(col)]
+                data[col] = np.where(numbers == fill, np.nan, numbers)
+        return pd.DataFrame(data, index=pd.RangeIndex(len(records)), columns=columns)
+    raw = pd.DataFrame(records, columns=columns, dtype=object)
     for col in columns:
         values = raw[col] if len(raw) else pd.Series([], dtype=object)
         if col in VNF_TEXT_COLUMNS or col not in VNF_COLUMNS:
@@ -300,3 +325,116 @@ def match_viirs(lat: float, lon: float, df: pd.DataFrame, radius_m: float = VIIR
     out["distance_m"] = haversine_m(lat, lon, lats, lons) if len(out) else np.array([], dtype=np.float64)
     out = out.loc[out["distance_m"] <= radius_m]
     return out.sort_values("distance_m", kind="mergesort")
+
+
+class VnfPoints:
+    """The rows of a VNF frame prepared once for many ``match_viirs`` queries.
+
+    ``match_viirs`` copies the frame and converts its positions on every call; here that is done
+    once, the same way (a copy, ``pd.to_numeric`` of ``Lat_GMTCO`` / ``Lon_GMTCO``), so each query is
+    one ``haversine_m`` over the very same arrays and gives the same rows, order and distances.
+    ``frame``: the rows (positions index into it); ``min_temp_k``: None (the rows as given) or the
+    ``flare_like`` cut applied to them first, as ``features.extract.viirs_features`` and
+    ``viirs_nights_seen`` apply it.
+    """
+
+    def __init__(self, df: pd.DataFrame, min_temp_k: float | None = None):
+        self.frame = df if min_temp_k is None else flare_like(df, min_temp_k)
+        # match_viirs's positions: the same values, and contiguous as there (a frame's float column)
+        self.lats = np.ascontiguousarray(pd.to_numeric(self.frame["Lat_GMTCO"], errors="coerce"), dtype=np.float64)
+        self.lons = np.ascontiguousarray(pd.to_numeric(self.frame["Lon_GMTCO"], errors="coerce"), dtype=np.float64)
+
+    def __len__(self) -> int:
+        return len(self.lats)
+
+    def match(self, lat: float, lon: float, radius_m: float = VIIRS_MATCH_RADIUS_M) -> tuple[np.ndarray, np.ndarray]:
+        """(positions in ``frame``, distances in m) of the rows ``match_viirs`` returns, nearest first."""
+        if not (math.isfinite(lat) and math.isfinite(lon)):
+            raise ValueError(f"match_viirs needs a finite lat/lon, got ({lat}, {lon})")
+        if not len(self.lats):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        d = haversine_m(lat, lon, self.lats, self.lons)
+        idx = np.flatnonzero(d <= radius_m)
+        idx = idx[np.argsort(d[idx], kind="mergesort")]
+        return idx, d[idx]
+
+    def any_within(self, lat: float, lon: float, radius_m: float = VIIRS_MATCH_RADIUS_M) -> bool:
+        """Whether ``match_viirs`` would return any row."""
+        return bool(len(self.match(lat, lon, radius_m)[0]))
+
+
+NIGHT_CACHE_SIZE = 512  # parsed nights kept per process (a few tens of kB each)
+
+
+class _Night:
+    __slots__ = ("frame", "min_temp_k", "points", "__weakref__")
+
+    def __init__(self, frame: pd.DataFrame, min_temp_k: float):
+        self.frame, self.min_temp_k = frame, min_temp_k  # frame = flare_like(parsed, min_temp_k)
+        self.points: dict[float | None, VnfPoints] = {}
+
+
+class NightCache:
+    """Flare-like VNF rows of night files, parsed once per process and shared.
+
+    ``flares(body, min_temp_k)`` = ``flare_like(parse_vnf_csv(body.decode()), min_temp_k)``, kept by
+    the file's content (a BLAKE2 digest of ``body``) and the cut, so a night read again for the next
+    day's ``viirs_nights_seen`` window is not parsed again, and a replaced object is (its bytes
+    differ). A file that does not parse raises (ValueError) every time and is not kept. The frames
+    returned are shared between callers: read them, never modify them. ``points(frame, min_temp_k)``:
+    the ``VnfPoints`` of a frame, kept with it when the frame came from this cache. Thread-safe;
+    least recently used nights are dropped beyond ``size``.
+    """
+
+    def __init__(self, size: int = NIGHT_CACHE_SIZE):
+        self.size = size
+        self.enabled = True  # False: parse every time, keep nothing (the reference the tests compare with)
+        self.hits = self.misses = 0
+        self._nights: OrderedDict[tuple, _Night] = OrderedDict()
+        self._by_frame: weakref.WeakValueDictionary[int, _Night] = weakref.WeakValueDictionary()
+        self._lock = threading.Lock()
+
+    def flares(self, body: bytes, min_temp_k: float) -> pd.DataFrame:
+        if not self.enabled:
+            return flare_like(parse_vnf_csv(body.decode()), min_temp_k)
+        key = (hashlib.blake2b(body, digest_size=20).digest(), float(min_temp_k))
+        with self._lock:
+            night = self._nights.get(key)
+            if night is not None:
+                self._nights.move_to_end(key)
+                self.hits += 1
+                return night.frame
+        frame = flare_like(parse_vnf_csv(body.decode()), min_temp_k)
+        with self._lock:
+            self.misses += 1
+            night = self._nights.setdefault(key, _Night(frame, float(min_temp_k)))
+            self._by_frame[id(night.frame)] = night
+            while len(self._nights) > self.size:
+                self._nights.popitem(last=False)
+        return night.frame
+
+    def points(self, frame: pd.DataFrame, min_temp_k: float | None = None) -> VnfPoints:
+        with self._lock:
+            night = self._by_frame.get(id(frame))
+        if night is None or night.frame is not frame:  # not one of ours: prepared for this call only
+            return VnfPoints(frame, min_temp_k)
+        key = None if min_temp_k is None else float(min_temp_k)
+        if key == night.min_temp_k:  # the frame is flare_like with this cut already (idempotent): same rows
+            key = None
+        pts = night.points.get(key)
+        if pts is None:
+            pts = night.points.setdefault(key, VnfPoints(frame, key))
+        return pts
+
+    def clear(self) -> None:
+        with self._lock:
+            self._nights.clear()
+            self._by_frame.clear()
+            self.hits = self.misses = 0
+
+    def _after_fork(self) -> None:  # a forked child gets a fresh lock (the parent's may be held)
+        self._lock = threading.Lock()
+
+
+NIGHTS = NightCache()  # the process's cache (``process.site_day`` fills it, ``estimate.site_day`` reads it)
+os.register_at_fork(after_in_child=NIGHTS._after_fork)
