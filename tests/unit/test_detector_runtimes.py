@@ -60,3 +60,33 @@ def test_runtimes_give_identical_detections(deployed):
                 assert abs(a.row - b.row) < 0.1 and abs(a.col - b.col) < 0.1, rt
                 assert abs(a.confidence - b.confidence) < 1e-2, rt  # OpenVINO may run bf16 on CPU
     assert n_found > 0
+
+
+def test_direct_predict_gives_the_predictors_boxes(deployed):
+    """``YoloFlareDetector._predict_direct`` (the predictor's own pre/post-processing without its
+    source loader, issue 14) returns bit for bit the boxes and scores of ``model.predict``, for every
+    runtime, with batches of several sizes."""
+    from flarewatch.detect.representation import chip_windows, detector_image
+    from flarewatch.detect.yolo import YoloFlareDetector
+
+    weights, _ = deployed
+    sites = {s.site_id: s for s in load_sites()}
+    chips = []
+    for site_id, day in (("rumaila-n", date(2025, 6, 3)), ("ebocha", date(2025, 6, 5)),
+                         ("cantarell", date(2025, 6, 2))):
+        img = detector_image(simulate_scene(sites[site_id], day).tile)
+        chips += [img[r:r + 160, c:c + 160] for r, c in chip_windows(*img.shape[:2], 160, 32)]
+    for rt in ("torch", "onnx", "openvino"):
+        det = YoloFlareDetector(weights, runtime=rt, batch=5)
+        direct = det.predict_chips(chips)  # the first batch sets the predictor up, the others go direct
+        det.direct = False
+        ref = det.predict_chips(chips)
+        assert len(direct) == len(ref) == len(chips)
+        assert sum(len(b) for b, _ in ref) > 0, rt
+        for (b1, s1), (b2, s2) in zip(direct, ref):
+            assert b1.tobytes() == b2.tobytes() and s1.tobytes() == s2.tobytes(), rt
+        det.direct = True
+        tile = simulate_scene(sites["rumaila-n"], date(2025, 6, 3)).tile
+        a = det.detect(tile)
+        det.direct = False
+        assert a == det.detect(tile), rt
