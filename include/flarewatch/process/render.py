@@ -9,6 +9,7 @@ interval and units, and the detector and volume-model versions (``common`` prope
 
 from __future__ import annotations
 
+import functools
 import io
 
 import numpy as np
@@ -60,7 +61,7 @@ def annotated_png(tile: Tile, detections: list[Detection], title: str = "", *, l
     if tile.cloud_mask is not None and tile.cloud_mask.any():
         m = tile.cloud_mask
         rgb[m] = (1.0 - CLOUD_TINT_ALPHA) * rgb[m] + CLOUD_TINT_ALPHA * CLOUD_TINT
-    img = np.repeat(np.repeat(rgb.round().astype(np.uint8), UPSCALE, axis=0), UPSCALE, axis=1)
+    img = _upscale(rgb.round().astype(np.uint8))
     font = ImageFont.load_default(size=12) if legend else ImageFont.load_default()
     top = (TITLE_BAND_PX + (14 if subtitle else 0) + (4 if legend else 0)) if title else 0
     bottom = LEGEND_BAND_PX if legend else 0
@@ -87,12 +88,86 @@ def annotated_png(tile: Tile, detections: list[Detection], title: str = "", *, l
         tx = cx + radius + 2 if cx + radius + 2 + draw.textlength(text, font=font) < w else \
             max(0, cx - radius - 2 - draw.textlength(text, font=font))
         _label(draw, (tx, cy - 6), text, VIIRS_COLOUR, font, legend)
-    if legend:
-        _scale_and_north(draw, w, h, top, font)
-        _legend(draw, w, h + top, font)
+    if legend:  # the same on every picture of this size: drawn once, then pasted
+        _paste_or_draw(canvas, draw, _scale_and_north_overlay(canvas.size, w, h, top) if STATIC_OVERLAYS else None,
+                       (0, 0), None, lambda d: _scale_and_north(d, w, h, top, font))
+        _paste_or_draw(canvas, draw, _legend_overlay(w, bottom) if STATIC_OVERLAYS else None, (0, h + top),
+                       (0, h + top, w, h + top + bottom), lambda d: _legend(d, w, h + top, font))
     buf = io.BytesIO()
     canvas.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buf.getvalue()
+
+
+def _upscale(img: np.ndarray) -> np.ndarray:
+    """Each pixel as an UPSCALE x UPSCALE block (what two ``np.repeat`` give, in one copy)."""
+    h, w, c = img.shape
+    return np.ascontiguousarray(np.broadcast_to(img[:, None, :, None, :], (h, UPSCALE, w, UPSCALE, c))
+                                .reshape(h * UPSCALE, w * UPSCALE, c))
+
+
+# The scale bar, north arrow and legend are the same on every picture of a size: drawn once per size
+# and then pasted (``_paste_or_draw``), pixel for pixel what drawing them gives (False: drawn on
+# every picture; tests/unit/test_render_overlays.py compares both).
+STATIC_OVERLAYS = True
+_SENTINEL = (1, 2, 3)  # a ground colour no drawing op of the overlays uses
+_LEGEND_BG = (24, 24, 24)
+
+
+def _paste_or_draw(canvas, draw, overlay, offset: tuple[int, int], plain: tuple | None, draw_it) -> None:
+    """Paste ``overlay`` ([(box, patch)], ``box`` shifted by ``offset``) onto ``canvas``; or call
+    ``draw_it(draw)`` when there is no overlay, or when the box ``plain`` (the ground the overlay was
+    drawn on, if not any) is not that plain background here (a label reaching into the legend band)."""
+    if overlay is not None and plain is not None:
+        colours = canvas.crop(plain).getcolors(1)
+        if not colours or colours[0][1] != _LEGEND_BG:
+            overlay = None
+    if overlay is None:
+        draw_it(draw)
+        return
+    dx, dy = offset
+    for box, patch in overlay:
+        canvas.paste(patch, (box[0] + dx, box[1] + dy))
+
+
+@functools.lru_cache(maxsize=16)
+def _scale_and_north_overlay(size: tuple[int, int], w: int, h: int, top: int):
+    """[(box, patch)] of ``_scale_and_north`` on a ``size`` canvas: the pixels of its two black boxes,
+    which it fills before drawing anything in them, so they are the same on any picture. None (then
+    it is drawn each time) if its boxes overlap or leave the canvas, or any drawing leaves them."""
+    bar = int(round(1000.0 / S2_PIXEL_M * UPSCALE))
+    x0, y0 = 8, top + h - 14
+    ax, ay = w - 16, top + 10
+    boxes = [(x0 - 3, y0 - 14, x0 + bar + 4, y0 + 7), (ax - 10, ay - 4, ax + 11, ay + 35)]  # as drawn, end exclusive
+    (a0, b0, a1, b1), (c0, d0, c1, d1) = boxes
+    if a1 > c0 and c1 > a0 and b1 > d0 and d1 > b0:
+        return None
+    if any(x0 < 0 or y0 < 0 or x1 > size[0] or y1 > size[1] for x0, y0, x1, y1 in boxes):
+        return None
+    img = Image.new("RGB", size, _SENTINEL)
+    _scale_and_north(ImageDraw.Draw(img), w, h, top, ImageFont.load_default(size=12))
+    return _overlay(img, boxes)
+
+
+@functools.lru_cache(maxsize=16)
+def _legend_overlay(w: int, bottom: int):
+    """[(box, patch)] of ``_legend`` drawn on a plain ``w`` x ``bottom`` legend band, box relative to
+    the band's top left; None if it draws outside the band."""
+    pad = LEGEND_BAND_PX  # sentinel ground above and below the band, to see drawing leave it
+    img = Image.new("RGB", (w, bottom + 2 * pad), _SENTINEL)
+    img.paste(_LEGEND_BG, (0, pad, w, pad + bottom))
+    _legend(ImageDraw.Draw(img), w, pad, ImageFont.load_default(size=12))
+    overlay = _overlay(img, [(0, pad, w, pad + bottom)])
+    return None if overlay is None else [((0, 0, w, bottom), overlay[0][1])]
+
+
+def _overlay(img, boxes):
+    """[(box, img.crop(box))] if every pixel of ``img`` outside ``boxes`` is still ``_SENTINEL``."""
+    outside = np.asarray(img).copy()
+    for x0, y0, x1, y1 in boxes:
+        outside[y0:y1, x0:x1] = _SENTINEL
+    if (outside != np.array(_SENTINEL, dtype=np.uint8)).any():
+        return None
+    return [(box, img.crop(box)) for box in boxes]
 
 
 def _label(draw, xy, text: str, colour, font, boxed: bool) -> None:
