@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from datetime import date, timedelta
 
 from flarewatch.config import Settings
@@ -37,9 +40,14 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
     ``estimate_site_day`` (``detect.deployed.production_detector`` and
     ``estimate.deployed.production_regressor`` pick them for the DAG); None = the threshold
     detector and the published calibration.
+
+    Speed (``make bench``): the raw objects are read concurrently, each VIIRS night file is parsed
+    once per process (``ingest.viirs.NIGHTS``, by content), the annotated PNG is rendered and written
+    in a background thread while the rest is computed and the rows are written, and the rows'
+    transaction commits only once every object is in place (``_commit_after``).
     """
     from flarewatch.features.extract import VIIRS_NIGHTS_WINDOW
-    from flarewatch.ingest.viirs import flare_like, parse_vnf_csv
+    from flarewatch.ingest.viirs import NIGHTS  # each night file parsed once per process (by content)
     from flarewatch.process.render import UNITS, annotated_png, flare_layers
     from flarewatch.validate.tile import TileRejected, validate_tile
     from flarewatch.validate.usable import sentinel2_usable
@@ -63,66 +71,61 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
 
     # the raw objects are read concurrently (boto3 clients are thread-safe); a scene that failed at
     # ingest or had nothing to fetch is not read (and not observed); a quarantined one is validated
-    # again (its object may have been replaced before the site-day was re-queued)
+    # again (its object may have been replaced before the site-day was re-queued). The previous
+    # nights arrive while the night and the tile are parsed and validated.
     want = {name: sc["s3_key"] for name, sc in (("viirs", vi), ("sentinel2", s2))
             if sc and sc["status"] in READABLE_SCENE_STATUS and sc["s3_key"]}
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        history = {night: pool.submit(get_night, key) for night, key in sorted(history_keys.items(), reverse=True)}
-        raw = dict(zip(want, pool.map(lambda k: storage.get_bytes(s3, settings.raw_bucket, k), want.values())))
-        history = {night: f.result() for night, f in history.items()}
+    pool = io_pool()
+    reads = {name: pool.submit(storage.get_bytes, s3, settings.raw_bucket, key) for name, key in want.items()}
+    history = {night: pool.submit(get_night, key) for night, key in sorted(history_keys.items(), reverse=True)}
+    with _settled(list(reads.values()) + list(history.values())):
+        raw = {name: f.result() for name, f in reads.items()}
 
-    bucket = settings.raw_bucket
-    scene_states: dict[str, tuple[str, str, str]] = {}  # sensor -> (status, outcome, detail) set by validation
+        bucket = settings.raw_bucket
+        scene_states: dict[str, tuple[str, str, str]] = {}  # sensor -> (status, outcome, detail) set by validation
 
-    def reject(sensor: str, reason: str, detail: str, quarantine: bool) -> None:
-        """The object of ``sensor`` is not used: quarantined (malformed or foreign, copied aside) or
-        no_data (well-formed, but it does not observe the site). Either way the sensor did not observe the day."""
-        key = want[sensor]
-        if quarantine:
-            copy = storage.quarantine(s3, bucket, key, {"site_id": site.site_id, "acquisition_date": day.isoformat(),
-                                                        "sensor": sensor, "reason": reason, "detail": detail})
-            detail = f"{detail} (s3://{bucket}/{key}; copy kept at s3://{bucket}/{copy})"
-        scene_states[sensor] = ("quarantined" if quarantine else "no_data", reason, detail[:2000])
-        log.warning("site %s %s: %s object s3://%s/%s not used (%s): %s", site.site_id, day, sensor, bucket, key,
-                    reason, detail)
+        def reject(sensor: str, reason: str, detail: str, quarantine: bool) -> None:
+            """The object of ``sensor`` is not used: quarantined (malformed or foreign, copied aside) or
+            no_data (well-formed, but it does not observe the site). Either way the sensor did not observe the day."""
+            key = want[sensor]
+            if quarantine:
+                copy = storage.quarantine(s3, bucket, key, {"site_id": site.site_id,
+                                                            "acquisition_date": day.isoformat(), "sensor": sensor,
+                                                            "reason": reason, "detail": detail})
+                detail = f"{detail} (s3://{bucket}/{key}; copy kept at s3://{bucket}/{copy})"
+            scene_states[sensor] = ("quarantined" if quarantine else "no_data", reason, detail[:2000])
+            log.warning("site %s %s: %s object s3://%s/%s not used (%s): %s", site.site_id, day, sensor, bucket, key,
+                        reason, detail)
 
-    viirs_flares = None
-    if "viirs" in raw:
-        try:
-            viirs_flares = flare_like(parse_vnf_csv(raw["viirs"].decode()), settings.calibration.min_temperature_k)
-        except ValueError as exc:  # UnicodeDecodeError included
-            reject("viirs", "bad_file", f"not a VIIRS Nightfire CSV: {exc}", True)
-
-    viirs_history = []  # newest night first; a bad older file does not fail the task
-    for night, body in history.items():
-        frame = None
-        if body is not None:
+        viirs_flares = None
+        if "viirs" in raw:
             try:
-                frame = flare_like(parse_vnf_csv(body.decode()), settings.calibration.min_temperature_k)
+                viirs_flares = NIGHTS.flares(raw["viirs"], settings.calibration.min_temperature_k)
             except ValueError as exc:  # UnicodeDecodeError included
-                log.warning("site %s %s: previous VIIRS night s3://%s/%s skipped: %s", site.site_id, day,
-                            settings.raw_bucket, history_keys[night], exc)
-        viirs_history.append(frame)
+                reject("viirs", "bad_file", f"not a VIIRS Nightfire CSV: {exc}", True)
 
-    tile = None
-    if "sentinel2" in raw:
-        try:
-            tile = validate_tile(raw["sentinel2"], site, settings.tile_limits).tile
-        except TileRejected as exc:
-            reject("sentinel2", exc.reason, exc.detail, exc.quarantine)
+        tile = None
+        if "sentinel2" in raw:
+            try:
+                tile = validate_tile(raw["sentinel2"], site, settings.tile_limits).tile
+            except TileRejected as exc:
+                reject("sentinel2", exc.reason, exc.detail, exc.quarantine)
+
+        viirs_history = []  # newest night first; a bad older file does not fail the task
+        for night, f in history.items():
+            frame, body = None, f.result()
+            if body is not None:
+                try:
+                    frame = NIGHTS.flares(body, settings.calibration.min_temperature_k)
+                except ValueError as exc:  # UnicodeDecodeError included
+                    log.warning("site %s %s: previous VIIRS night s3://%s/%s skipped: %s", site.site_id, day,
+                                settings.raw_bucket, history_keys[night], exc)
+            viirs_history.append(frame)
 
     est = estimate_site_day(site, day, tile, viirs_flares, settings, detector=detector,
                             detector_version=detector_version, regressor=regressor,
                             regressor_version=regressor_version, viirs_history=viirs_history)
     det_rows, em_rows, props = est.detection_rows, est.emission_rows, est.properties
-    usable = None
-    if tile is not None:  # clear where this site's flares burn? (validate.usable)
-        places = [(r["lon"], r["lat"]) for r in det_rows if r["sensor"] == "sentinel2"]
-        for frame in [viirs_flares, *viirs_history]:
-            if frame is not None and len(frame):
-                places += [(lo, la) for lo, la in zip(frame["Lon_GMTCO"], frame["Lat_GMTCO"])
-                           if site.in_aoi(la, lo)]
-        usable = sentinel2_usable(tile, places)
     keys = storage.processed_keys(day, site.site_id)
     pb = settings.processed_bucket
     result = {
@@ -146,45 +149,125 @@ def process_site_day(site: Site, day: date, s3, conn, settings: Settings, *, det
                                     else _processed_state(sc))) for sensor, sc in sorted(scenes.items())},
         "objects": keys,
     }
-    if usable is not None:
-        result["scenes"]["sentinel2"].update(usable=usable[0], usable_fraction=usable[1], flare_places=usable[2])
-    # S3 writes overlap with each other and with rendering; the rows are written once every object
-    # is in place, so a site-day marked processed always has its objects
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        puts = []
+    s2_props = [p for p in props if p["sensor"] == "sentinel2"]
+    viirs = [(r["lon"], r["lat"], p) for p, r in zip(props, det_rows) if r["sensor"] == "viirs"]
+    puts = []
 
-        def put(key: str, data: bytes, content_type: str) -> None:
-            puts.append(pool.submit(storage.put_bytes, s3, pb, key, data, content_type))
+    def put(key: str, data: bytes, content_type: str) -> None:
+        puts.append(pool.submit(storage.put_bytes, s3, pb, key, data, content_type))
 
+    with _settled(puts):
+        # the PNG is rendered and written in the background (PIL's encoder releases the GIL) while
+        # the rest is computed, the other objects written and the rows sent; the rows' transaction
+        # commits once every object is in place, so a site-day marked processed always has its objects
+        if tile is not None:
+            title, subtitle, labels, marks = _picture_text(site, day, tile, s2_props, viirs, result)
+
+            def render_and_put() -> None:
+                png = annotated_png(tile, est.detections, title=title, subtitle=subtitle, labels=labels, viirs=marks,
+                                    legend=True)
+                storage.put_bytes(s3, pb, keys["png"], png, "image/png")
+
+            if BACKGROUND_PNG:
+                puts.append(pool.submit(render_and_put))
+        usable = None
+        if tile is not None:  # clear where this site's flares burn? (validate.usable)
+            places = [(r["lon"], r["lat"]) for r in det_rows if r["sensor"] == "sentinel2"]
+            for frame in [viirs_flares, *viirs_history]:
+                if frame is not None and len(frame):
+                    places += [(lo, la) for lo, la in zip(frame["Lon_GMTCO"], frame["Lat_GMTCO"])
+                               if site.in_aoi(la, lo)]
+            usable = sentinel2_usable(tile, places)
+        if usable is not None:
+            result["scenes"]["sentinel2"].update(usable=usable[0], usable_fraction=usable[1], flare_places=usable[2])
         common = {"site_id": site.site_id, "site_name": site.name, "acquisition_date": day.isoformat(),
                   "detector_version": result["detector_version"],
                   "volume_model_version": result["volume_model_version"], "units": UNITS}
-        s2_props = [p for p in props if p["sensor"] == "sentinel2"]
-        viirs = [(r["lon"], r["lat"], p) for p, r in zip(props, det_rows) if r["sensor"] == "viirs"]
         if tile is None:
             result["objects"] = {k: v for k, v in keys.items() if k != "png"}
         gj, footprints = flare_layers(tile, est.detections, s2_props, common, viirs)
         put(keys["footprints"], json.dumps(footprints).encode(), "application/geo+json")
         put(keys["geojson"], json.dumps(gj).encode(), "application/geo+json")
         put(keys["result"], json.dumps(result, default=str).encode(), "application/json")
-        if tile is not None:
-            title, subtitle, labels, marks = _picture_text(site, day, tile, s2_props, viirs, result)
+        if tile is not None and not BACKGROUND_PNG:
             put(keys["png"], annotated_png(tile, est.detections, title=title, subtitle=subtitle, labels=labels,
                                            viirs=marks, legend=True), "image/png")
-        for f in puts:
-            f.result()  # re-raise an S3 error
-    record = {k: result[k] for k in ("n_detections", "n_sentinel2", "n_viirs_only", "volume_kscm_d", "co2_t", "co2e_t",
-                                     "detector_version", "volume_model_version")}
-    record |= {"sentinel2_outcome": result["scenes"].get("sentinel2", {}).get("outcome"),
-               "viirs_outcome": result["scenes"].get("viirs", {}).get("outcome"), "result_key": keys["result"]}
-    db.replace_site_day_results(conn, site.site_id, day, det_rows, em_rows, scene_sensors=list(scenes),
-                                scene_states=scene_states, record=record,
-                                scene_usable={"sentinel2": usable[:2]} if usable is not None else None)
+        record = {k: result[k] for k in ("n_detections", "n_sentinel2", "n_viirs_only", "volume_kscm_d", "co2_t",
+                                         "co2e_t", "detector_version", "volume_model_version")}
+        record |= {"sentinel2_outcome": result["scenes"].get("sentinel2", {}).get("outcome"),
+                   "viirs_outcome": result["scenes"].get("viirs", {}).get("outcome"), "result_key": keys["result"]}
+        if not BACKGROUND_PNG:  # the rows once every object is in place
+            wait(puts)
+            for f in puts:
+                f.result()
+        db.replace_site_day_results(_commit_after(conn, puts) if BACKGROUND_PNG else conn, site.site_id, day,
+                                    det_rows, em_rows, scene_sensors=list(scenes), scene_states=scene_states,
+                                    record=record,
+                                    scene_usable={"sentinel2": usable[:2]} if usable is not None else None)
     # sensors that did not observe the day: rejected now, or not read (no_data / failed at ingest)
     unused = {sensor: scene_states.get(sensor) or (sc["status"], sc["outcome"], sc["detail"])
               for sensor, sc in scenes.items() if sensor in scene_states or sensor not in raw}
     log.info("%s", summary_line(result, unused))
     return result
+
+
+IO_THREADS = 4  # S3 reads and writes (and the PNG) of a site-day in flight at once
+# the PNG rendered and written in the background, the rows' commit waiting for it (False: rendered
+# first, the rows written after every object, as before; the same bytes, tests/integration/test_pipeline_identical.py)
+BACKGROUND_PNG = True
+_io_pool: ThreadPoolExecutor | None = None
+_io_pool_lock = threading.Lock()
+
+
+def io_pool() -> ThreadPoolExecutor:
+    """The process's thread pool for S3 calls and PNG rendering (started once, not per site-day;
+    a forked child starts its own)."""
+    global _io_pool
+    with _io_pool_lock:
+        if _io_pool is None:
+            _io_pool = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="flarewatch-io")
+        return _io_pool
+
+
+def _forget_io_pool() -> None:  # in a forked child: the parent's threads are not there
+    global _io_pool, _io_pool_lock
+    _io_pool, _io_pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_io_pool)
+
+
+@contextmanager
+def _settled(futures: list):
+    """On the way out, wait until every future in ``futures`` (the list may grow inside) is done, so
+    no S3 call of a site-day outlives it; an error inside is re-raised, not masked by theirs."""
+    try:
+        yield
+    except BaseException:
+        wait(futures)
+        raise
+    wait(futures)
+    for f in futures:
+        f.result()
+
+
+class _commit_after:  # noqa: N801 - a thin wrapper used like a function
+    """``conn`` whose ``commit`` first waits for ``futures`` (the site-day's S3 writes) and re-raises
+    the first error among them, so ``db.replace_site_day_results`` sends its rows while the objects
+    are still being written but commits them only once every object is in place (an error rolls
+    the rows back, as ``db.transaction`` does on any error)."""
+
+    def __init__(self, conn, futures: list):
+        self._conn, self._futures = conn, futures
+
+    def commit(self) -> None:
+        wait(self._futures)
+        for f in self._futures:
+            f.result()
+        self._conn.commit()
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
 
 
 SENSOR_NAMES = {"sentinel2": "Sentinel-2", "viirs": "VIIRS"}
