@@ -3,7 +3,7 @@
 - ``ingest.viirs._vnf_frame``: the one-step frame of a VNF CSV equals the per-column one;
 - ``ingest.viirs.NightCache``: a night file parsed once per content, re-parsed when it changes,
   never kept when it does not parse;
-- ``ingest.viirs.VnfPoints`` and ``features.extract.viirs_features_at`` / ``viirs_nights_seen_at``:
+- ``ingest.viirs.VnfPoints`` and ``features.viirs.viirs_features_at`` / ``viirs_nights_seen_at``:
   the rows, order and distances of ``match_viirs`` and the values of ``viirs_features`` /
   ``viirs_nights_seen``;
 - ``features.extract.TileArrays``: ``extract_features`` gives the same dict with the tile's arrays
@@ -125,7 +125,7 @@ def test_prepared_points_match_as_match_viirs(scenes):
     cache = NightCache()
     n_matched = 0
     nights = []
-    for site, _, scene in scenes:
+    for _, _, scene in scenes:
         frame = cache.flares(scene.viirs_csv.encode(), 1200.0)
         nights.append(frame)
         if not len(frame):
@@ -153,7 +153,7 @@ def test_prepared_points_match_as_match_viirs(scenes):
         VnfPoints(nights[0]).match(math.nan, 0.0)
     # nights_seen over windows of nights, some missing or empty, with another cut
     empty = nights[0].iloc[:0]
-    for site, _, scene in scenes[:12]:
+    for _, _, scene in scenes[:12]:
         window = [*nights[:5], None, empty]
         for cut in (1200.0, 1700.0):
             pts = [cache.points(n, cut) if n is not None and len(n) else None for n in window]

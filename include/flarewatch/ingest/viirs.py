@@ -334,7 +334,7 @@ class VnfPoints:
     once, the same way (a copy, ``pd.to_numeric`` of ``Lat_GMTCO`` / ``Lon_GMTCO``), so each query is
     one ``haversine_m`` over the very same arrays and gives the same rows, order and distances.
     ``frame``: the rows (positions index into it); ``min_temp_k``: None (the rows as given) or the
-    ``flare_like`` cut applied to them first, as ``features.extract.viirs_features`` and
+    ``flare_like`` cut applied to them first, as ``features.viirs.viirs_features`` and
     ``viirs_nights_seen`` apply it.
     """
 
