@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from flarewatch.config import S2_PIXEL_M
 from flarewatch.detect.threshold import Detection
-from flarewatch.tiles import Tile
+from flarewatch.tiles import Tile, crs_transformer
 from flarewatch.values import json_value
 
 # False colour R, G, B = B12, B11, B8A reflectance: flames are red-to-yellow, vegetation blue-green,
@@ -272,15 +272,13 @@ def _feature(geometry: dict, props: dict) -> dict:
 
 def _s2_features(tile: Tile, detections: list[Detection], properties: list[dict] | None,
                  common: dict | None) -> list[tuple[dict, dict]]:
-    from pyproj import Transformer
-
     if properties is None:
         properties = [{} for _ in detections]
     if len(properties) != len(detections):
         raise ValueError(f"got {len(properties)} property dicts for {len(detections)} detections")
     if not detections:
         return []
-    to_lonlat = Transformer.from_crs(tile.crs_epsg, 4326, always_xy=True)
+    to_lonlat = crs_transformer(tile.crs_epsg, 4326)  # cached: building one costs ~1 ms
 
     def lonlat(points: list[tuple[float, float]]) -> list[list[float]]:
         xy = [tile.pixel_to_xy(r, c) for r, c in points]
