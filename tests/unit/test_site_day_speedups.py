@@ -9,7 +9,8 @@
 - ``features.extract.TileArrays``: ``extract_features`` gives the same dict with the tile's arrays
   shared between detections;
 - ``process.render``: the pasted scale bar, north arrow and legend are pixel for pixel (and byte
-  for byte) what drawing them gives, and they are drawn when a label reaches into the legend band.
+  for byte) what drawing them gives, and they are drawn when a label reaches into the legend band;
+  ``png_bytes`` encodes the very pixels PIL's encoder does.
 """
 
 from __future__ import annotations
@@ -230,3 +231,33 @@ def test_upscale_is_two_repeats():
     want = np.repeat(np.repeat(img, render.UPSCALE, axis=0), render.UPSCALE, axis=1)
     got = render._upscale(img)
     assert got.flags.c_contiguous and got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def test_png_bytes_are_the_pictures_pil_encodes(scenes, monkeypatch):
+    import io
+
+    from PIL import Image
+
+    def pixels(data: bytes) -> np.ndarray:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+        assert img.mode == "RGB"
+        return np.asarray(img)
+
+    cfg = Settings().detector
+    for site, d, scene in scenes[::4]:
+        dets = detect_flares(scene.tile, cfg)
+        args = (scene.tile, dets)
+        kwargs = {"title": f"{site.name}, {d}", "labels": [f"{i + 1}. {i}" for i in range(len(dets))], "legend": True}
+        ours = render.annotated_png(*args, **kwargs)
+        with monkeypatch.context() as m:
+            m.setattr(render, "FAST_PNG", False)
+            pil = render.annotated_png(*args, **kwargs)
+        assert ours != pil and np.array_equal(pixels(ours), pixels(pil))
+    rng = np.random.default_rng(3)
+    for shape in ((1, 1, 3), (1, 7, 3), (9, 1, 3), (33, 65, 3), (128, 96, 3)):
+        img = rng.integers(0, 256, shape, dtype=np.uint8)
+        img[1::3] = img[0::3][: len(img[1::3])]  # some rows repeating the one above
+        assert np.array_equal(pixels(render.png_bytes(img)), img)
+    with pytest.raises(ValueError):
+        render.png_bytes(np.zeros((4, 4), dtype=np.uint8))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import io
+import struct
+import zlib
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -32,6 +34,7 @@ BOX_COLOUR = (0, 255, 0)  # bright green: stands out against the red/yellow flam
 CLOUD_TINT = np.array([0, 255, 255], dtype=np.float32)  # cyan
 CLOUD_TINT_ALPHA = 0.4
 PNG_COMPRESS_LEVEL = 1  # zlib level: 8.6 ms vs 38 ms at the default 6 for a 500 px tile, ~13 % larger (make bench)
+FAST_PNG = True  # png_bytes rather than PIL's encoder: the same pixels in about half the time (False: PIL's bytes)
 COORD_DECIMALS = 7  # ~1 cm; RFC 7946 section 11.2 suggests trimming precision
 VIIRS_PIXEL_M = 750.0  # VIIRS M-band pixel at nadir (domain.md): the footprint of a VIIRS-only flare
 UNITS = ("volume_kscm_d, volume_lo_kscm_d, volume_hi_kscm_d: thousand m3/day (90 % interval); co2_t, co2e_t: "
@@ -93,9 +96,41 @@ def annotated_png(tile: Tile, detections: list[Detection], title: str = "", *, l
                        (0, 0), None, lambda d: _scale_and_north(d, w, h, top, font))
         _paste_or_draw(canvas, draw, _legend_overlay(w, bottom) if STATIC_OVERLAYS else None, (0, h + top),
                        (0, h + top, w, h + top + bottom), lambda d: _legend(d, w, h + top, font))
-    buf = io.BytesIO()
-    canvas.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-    return buf.getvalue()
+    if not FAST_PNG:
+        buf = io.BytesIO()
+        canvas.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+        return buf.getvalue()
+    return png_bytes(np.asarray(canvas))
+
+
+def png_bytes(rgb: np.ndarray, level: int = PNG_COMPRESS_LEVEL) -> bytes:
+    """An (H, W, 3) uint8 image as a PNG (8-bit RGB, one IDAT chunk), about twice as fast as PIL's
+    encoder on these pictures, pixel for pixel the same image (tests/unit/test_site_day_speedups.py).
+
+    PIL tries every PNG filter on every row; here the choice is fixed by what the pictures are: a row
+    that repeats the one above (every other row of the 2x upscaled tile) takes the Up filter and
+    becomes zeros, any other row the Sub filter (its horizontally doubled pixels half zeros). Then
+    zlib at ``level`` (which, like numpy, releases the GIL: the PNG renders in a background thread).
+    """
+    h, w, c = rgb.shape
+    if rgb.dtype != np.uint8 or c != 3:
+        raise ValueError(f"png_bytes takes an (H, W, 3) uint8 image, got {rgb.shape} {rgb.dtype}")
+    rows = np.ascontiguousarray(rgb).reshape(h, w * 3)
+    out = np.zeros((h, 1 + w * 3), dtype=np.uint8)
+    same = np.zeros(h, dtype=bool)
+    same[1:] = (rows[1:] == rows[:-1]).all(axis=1)
+    out[same, 0] = 2  # Up (the filtered row stays zeros)
+    other = ~same
+    out[other, 0] = 1  # Sub
+    sub = rows[other]
+    out[other, 1:4] = sub[:, :3]
+    out[other, 4:] = sub[:, 3:] - sub[:, :-3]  # modulo 256, as the filter is defined
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + _png_chunk(b"IDAT", zlib.compress(out, level)) + _png_chunk(b"IEND", b""))
+
+
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(tag)))
 
 
 def _upscale(img: np.ndarray) -> np.ndarray:
