@@ -128,3 +128,29 @@ def test_speedups_write_identical_rows_and_objects(pg_server_dsn, s3, monkeypatc
             assert fast["objects"][k] == data, k
     nights_seen = {r["features"]["viirs_nights_seen"] for r in fast["flare_detections"]}
     assert max(nights_seen) >= 6  # the full window was read
+
+
+def test_rows_are_committed_only_once_every_object_is_written(pg_server_dsn, s3, monkeypatch):
+    """The PNG is written in the background while the rows are sent: when its write fails, the
+    site-day's rows are rolled back and the error is the task's."""
+    with _world(pg_server_dsn, s3, "commit") as (conn, cfg):
+        site = db.fetch_sites(conn, [SITES[0]])[0]
+        ingest_site_day(site, DAYS[0], get_source("demo"), s3, conn, cfg)
+        put = storage.put_bytes
+
+        def failing_png(s3_, bucket, key, data, content_type="application/octet-stream"):
+            if key.endswith(".png"):
+                raise OSError("the object store went away")
+            return put(s3_, bucket, key, data, content_type)
+
+        monkeypatch.setattr(storage, "put_bytes", failing_png)
+        with pytest.raises(OSError, match="went away"):
+            process_site_day(site, DAYS[0], s3, conn, cfg)
+        snap = _snapshot(conn, s3, cfg)
+        assert snap["flare_detections"] == [] and snap["site_day_processing"] == []
+        assert {r["status"] for r in snap["scenes"]} == {"ingested"}
+        monkeypatch.setattr(storage, "put_bytes", put)
+        result = process_site_day(site, DAYS[0], s3, conn, cfg)
+        snap = _snapshot(conn, s3, cfg)
+        assert len(snap["flare_detections"]) == result["n_detections"] > 0
+        assert set(result["objects"].values()) <= set(snap["objects"])
