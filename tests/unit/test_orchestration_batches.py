@@ -31,7 +31,8 @@ def test_a_daily_run_is_one_task_and_a_long_range_about_one_per_slot():
         assert batch_count(360, costs, slots=4) == 4  # 60 days x 6 sites: one batch per slot
         assert batch_count(2190, costs, slots=4) == 4
         assert batch_count(0, costs, slots=4) == 0
-    assert batch_count(360, PROCESS_COSTS, slots=32) == 5  # work / overhead bounds it before the slots do
+    assert batch_count(360, PROCESS_COSTS, slots=32) == 10  # work / overhead bounds it before the slots do
+    assert batch_count(60, PROCESS_COSTS, slots=4) == 2 and batch_count(30, PROCESS_COSTS, slots=4) == 1
     assert batch_count(360, TaskCosts(1.0, 5.0), slots=2) == 2  # a network-bound provider: its pool's slots
     assert batch_count(3, TaskCosts(1.0, 5.0), slots=8) == 3  # never more batches than site-days
 

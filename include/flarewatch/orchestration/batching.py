@@ -48,12 +48,12 @@ class TaskCosts:
     site_day_s: float
 
 
-# Measured on the 2-core development machine (README, "Backfill throughput"): a task's start-up
-# through LocalExecutor ~2.5 s; flare_process loads the detector (OpenVINO) and the regressor in
-# ~5 s and then takes ~0.1 s per site-day; a demo ingest (simulated scene + four S3 writes + the
-# scenes rows) ~0.15 s per site-day.
-PROCESS_COSTS = TaskCosts(overhead_s=7.5, site_day_s=0.1)
-INGEST_COSTS = TaskCosts(overhead_s=2.5, site_day_s=0.15)
+# Measured on the 2-core development machine, nearly idle (README, "Backfill throughput"): a task's
+# start-up through LocalExecutor ~2.5 s; flare_process loads the detector (OpenVINO, after importing
+# torch / ultralytics) and the regressor in ~5 s, then takes ~0.2 s per site-day (in-process: 83 s for
+# 360 site-days, models included); a demo ingest (simulated scene, S3 writes, scenes rows) ~0.06 s.
+PROCESS_COSTS = TaskCosts(overhead_s=7.5, site_day_s=0.2)
+INGEST_COSTS = TaskCosts(overhead_s=2.5, site_day_s=0.06)
 # a real provider's site-day is network-bound (a STAC search, COG windows or an API call: seconds):
 # batches then fill the provider's pool slots, which is what limits it anyway
 PROVIDER_INGEST_COSTS = TaskCosts(overhead_s=2.5, site_day_s=5.0)
