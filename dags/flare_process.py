@@ -5,7 +5,7 @@ Triggered by the `flarewatch_raw_scenes` asset (each `flare_ingest` run) and eve
 as a sweep, or manually (below). Besides the event days, every run also takes any site-day that
 was ingested and not processed since (an empty sweep is a no-op). One mapped task per batch of
 site-days, sized from costs (`orchestration/batching.py`): each task loads the models once (~5 s
-of CPU, against ~0.1 s per site-day), so a daily run of a few sites is one task (the grid shows
+of CPU, against ~0.2 s per site-day), so a daily run of a few sites is one task (the grid shows
 `day site,site,...`) and a long range about one task per slot that can run at once (`[core]
 parallelism`, `max_active_tasks_per_dag`; `FLAREWATCH_TASK_SLOTS` overrides), each over a run of
 whole days (`2025-06-01..2025-06-15 6 sites`); `FLAREWATCH_PROCESS_BATCH` caps the site-days per
