@@ -227,8 +227,7 @@ def airflow_once(site_ids: list[str], days: list[date], executor: str, workers: 
     base = Path(tempfile.mkdtemp(prefix="fw-bench-backfill-"))
     paths = localstack.StackPaths(base / "state")
     env = {**_stack_env(executor, workers), "FLAREWATCH_STATE_DIR": str(paths.state)}
-    saved = {k: os.environ.get(k) for k in (*env, "FLAREWATCH_DB_URL", "FLAREWATCH_AIRFLOW_DB_URL",
-                                            "AIRFLOW__CORE__UNIT_TEST_MODE")}
+    saved = dict(os.environ)
     os.environ.update(env)
     for k in ("FLAREWATCH_DB_URL", "FLAREWATCH_AIRFLOW_DB_URL", "AIRFLOW__CORE__UNIT_TEST_MODE"):
         os.environ.pop(k, None)
@@ -317,11 +316,8 @@ def airflow_once(site_ids: list[str], days: list[date], executor: str, workers: 
             else:
                 localstack.down(paths, log=lambda m: None)
         finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+            os.environ.clear()
+            os.environ.update(saved)
             if not keep:
                 shutil.rmtree(base, ignore_errors=True)
 
@@ -362,11 +358,13 @@ def main(argv=None) -> int:
                              "python": platform.python_version()},
                  "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}
     uptime = {"before": load_averages()}
-    if args.only != "airflow":
-        from flarewatch.dev import servers
+    # the in-process part's state folder (model exports, ultralytics' settings, which the imported
+    # package keeps writing there) lives until the end; the environment is restored after each part
+    state, env0 = Path(tempfile.mkdtemp(prefix="fw-bench-inproc-")), dict(os.environ)
+    try:
+        if args.only != "airflow":
+            from flarewatch.dev import servers
 
-        state = Path(tempfile.mkdtemp(prefix="fw-bench-inproc-"))
-        try:
             warm_model_cache(state)
             os.environ["FLAREWATCH_STATE_DIR"] = str(state)
             runs = []
@@ -377,23 +375,28 @@ def main(argv=None) -> int:
                           f"{r['ingest_s']} s, process {r['process_s']} s, rollup {r['rollup_s']} s; load "
                           f"{r['load_before']['1m']})", flush=True)
                     runs.append(r)
-        finally:
-            shutil.rmtree(state, ignore_errors=True)
-        sp = _spread([r["site_days_per_s"] for r in runs])
-        out.update(inprocess_site_days_per_s=sp["median"], inprocess_site_days_per_s_spread=sp, inprocess_runs=runs)
-    if args.only != "inprocess":
-        runs = []
-        for i in range(args.repeats or 1):
-            print(f"  through Airflow ({args.executor}{f', {args.workers} workers' if args.executor == 'celery' else ''})"
-                  f", run {i + 1}:", flush=True)
-            r = airflow_once(site_ids, days, args.executor, args.workers, args.timeout,
-                             log=lambda m: print(m, flush=True), keep=args.keep and i == (args.repeats or 1) - 1)
-            print(f"  -> {r['wall_s']} s = {r['site_days_per_s']} site-days/s (tasks: "
-                  + ", ".join(f"{k} {v['instances']}" for k, v in r["tasks"].items()) + ")", flush=True)
-            runs.append(r)
-        key = "airflow" if args.executor == "local" else f"celery_workers_{args.workers}"
-        sp = _spread([r["site_days_per_s"] for r in runs])
-        out.update({f"{key}_site_days_per_s": sp["median"], f"{key}_site_days_per_s_spread": sp, f"{key}_runs": runs})
+            os.environ.clear()
+            os.environ.update(env0)
+            sp = _spread([r["site_days_per_s"] for r in runs])
+            out.update(inprocess_site_days_per_s=sp["median"], inprocess_site_days_per_s_spread=sp,
+                       inprocess_runs=runs)
+        if args.only != "inprocess":
+            runs = []
+            for i in range(args.repeats or 1):
+                print(f"  through Airflow ({args.executor}{f', {args.workers} workers' if args.executor == 'celery' else ''})"
+                      f", run {i + 1}:", flush=True)
+                r = airflow_once(site_ids, days, args.executor, args.workers, args.timeout,
+                                 log=lambda m: print(m, flush=True), keep=args.keep and i == (args.repeats or 1) - 1)
+                print(f"  -> {r['wall_s']} s = {r['site_days_per_s']} site-days/s (tasks: "
+                      + ", ".join(f"{k} {v['instances']}" for k, v in r["tasks"].items()) + ")", flush=True)
+                runs.append(r)
+            key = "airflow" if args.executor == "local" else f"celery_workers_{args.workers}"
+            sp = _spread([r["site_days_per_s"] for r in runs])
+            out.update({f"{key}_site_days_per_s": sp["median"], f"{key}_site_days_per_s_spread": sp, f"{key}_runs": runs})
+    finally:
+        os.environ.clear()
+        os.environ.update(env0)
+        shutil.rmtree(state, ignore_errors=True)
     uptime["after"] = load_averages()
     out[f"uptime{'' if args.only is None else '_' + args.only}{'' if args.executor == 'local' else '_celery'}"] = uptime
     if args.only is None or args.out.exists():
